@@ -1,0 +1,40 @@
+# Multi-Task Recommenders: the two set-up commands are `make book` and `make test`.
+# Each creates the project's Python environment in .venv when it is not there.
+# Windows without make: see README.md, "Without make", for the same commands by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+JB_ARGS := build . --config book/_config.yml --toc book/_toc.yml --path-output book
+
+.PHONY: book test lab venv clean-book assets help
+
+help:
+	@echo "make book   build the site into book/_build/html (executes notebooks, cached)"
+	@echo "make test   run every test (library, notebooks, book build, browser)"
+	@echo "make lab    open the notebooks in JupyterLab"
+
+# The environment is (re)built when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	@touch $@
+
+venv: $(BIN)/.installed
+
+assets: venv
+	$(BIN)/python scripts/vendor_assets.py
+
+book: venv assets
+	$(BIN)/jupyter-book $(JB_ARGS) -W -n --keep-going
+	@echo "The site is in book/_build/html (open book/_build/html/index.html)."
+
+test: venv assets
+	$(BIN)/python -m pytest
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/
+
+clean-book:
+	rm -rf book/_build

@@ -1,0 +1,33 @@
+"""mtrec_lib: the helper library of the book *Multi-Task Recommenders*.
+
+Submodules load on first use, so ``import mtrec_lib as mt; mt.data`` does not pay
+for importing TensorFlow; ``mt.models`` and ``mt.MultiTaskLearning`` do.
+
+Examples
+--------
+>>> import mtrec_lib as mt
+>>> mt.__version__
+'0.1.0'
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("data", "metrics", "cf", "models", "rerank", "pipeline", "explain", "plots")
+__all__ = [*_SUBMODULES, "MultiTaskLearning", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562 lazy loading: TensorFlow is imported only when a model is needed.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"mtrec_lib.{name}")
+    if name == "MultiTaskLearning":
+        return importlib.import_module("mtrec_lib.models").MultiTaskLearning
+    raise AttributeError(f"module 'mtrec_lib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,96 @@
+"""Shared fixtures: the repository layout and one book build per test session."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_HTML = ROOT / "book" / "_build" / "html"
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+BUILD_COMMAND = [
+    str(JUPYTER_BOOK), "build", ".", "--config", "book/_config.yml", "--toc", "book/_toc.yml",
+    "--path-output", "book", "-W", "-n", "--keep-going",
+]
+
+
+@dataclass
+class BookBuild:
+    returncode: int
+    output: str
+    seconds: float
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def book_build() -> BookBuild:
+    """Build the site once per session, exactly as ``make book`` does.
+
+    Notebooks execute through jupyter-cache, so a session after an unchanged build is fast.
+    """
+    subprocess.run([sys.executable, "scripts/vendor_assets.py"], cwd=ROOT, check=True)
+    start = time.perf_counter()
+    proc = subprocess.run(BUILD_COMMAND, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    seconds = time.perf_counter() - start
+    log = ROOT / "book" / "_build" / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + "\n" + proc.stderr)
+    return BookBuild(proc.returncode, proc.stdout + proc.stderr, seconds, BOOK_HTML)
+
+
+@pytest.fixture(scope="session")
+def built_site(book_build: BookBuild) -> Path:
+    """The built HTML folder; fails (rather than skips) when the build failed."""
+    if book_build.returncode != 0:
+        tail = "\n".join(book_build.output.splitlines()[-40:])
+        pytest.fail(f"the book build failed (full log in book/_build/build.log):\n{tail}")
+    return book_build.html
+
+
+def toc_files() -> list[str]:
+    """Every file named in book/_toc.yml, as repository-relative paths without suffix."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    found = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                found.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return found
+
+
+def notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").rglob("*.ipynb"))
+
+
+def notebook_results(relpath: str) -> dict:
+    """Merge the ``RESULT {json}`` lines printed by an executed notebook.
+
+    Reads the copy the book build wrote to book/_build/jupyter_execute, so tests assert on
+    the numbers the site shows.
+    """
+    executed = ROOT / "book" / "_build" / "jupyter_execute" / relpath
+    nb = json.loads(executed.read_text())
+    merged: dict = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", "")) if out.get("output_type") == "stream" else ""
+            for line in text.splitlines():
+                if line.startswith("RESULT "):
+                    merged.update(json.loads(line[len("RESULT "):]))
+    return merged

@@ -1,0 +1,89 @@
+"""The book: its table of contents, its notebooks' form, and a full build."""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+import pytest
+import yaml
+
+from conftest import ROOT, notebooks, toc_files
+
+CHAPTERS = [f"book/ch{n:02d}_" for n in range(1, 11)]
+CONFIG = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+
+
+def test_toc_has_preface_and_all_ten_chapters_in_order():
+    files = toc_files()
+    assert "book/preface" in files
+    chapters = [f for f in files if re.match(r"book/ch\d\d_", f)]
+    assert [c[: len("book/chNN_")] for c in chapters] == CHAPTERS
+
+
+def test_every_toc_entry_exists_and_every_notebook_is_in_the_toc():
+    files = toc_files()
+    for f in files:
+        assert (ROOT / f"{f}.md").exists() or (ROOT / f"{f}.ipynb").exists(), f"toc names missing file {f}"
+    listed = set(files)
+    for nb in notebooks():
+        rel = nb.relative_to(ROOT).with_suffix("").as_posix()
+        assert rel in listed, f"{rel}.ipynb is not in book/_toc.yml, so the book never shows it"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(nb):
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    for i, cell in enumerate(data["cells"]):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs"), f"{nb.name} cell {i} has outputs; clear them"
+            assert cell.get("execution_count") is None, f"{nb.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
+def test_notebook_starts_with_title_and_the_setup_cell(nb):
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+    setup = "".join(cells[1]["source"])
+    assert cells[1]["cell_type"] == "code"
+    assert "import mtrec_lib as mt" in setup and "except ImportError" in setup
+    # The Colab install line must point at the repository the launch buttons use.
+    assert f"git+{REPO_URL}" in setup, f"{nb.name}: install URL differs from _config.yml repository.url"
+
+
+def test_config_executes_with_cache_and_fails_on_errors():
+    ex = CONFIG["execute"]
+    assert ex["execute_notebooks"] == "cache"
+    assert ex["raise_on_error"] is True and ex["allow_errors"] is False
+    assert CONFIG["launch_buttons"]["thebe"] is False  # Thebe would load code from a CDN
+
+
+def test_book_builds_with_warnings_as_errors(built_site):
+    index = built_site / "index.html"
+    assert index.exists()
+    for prefix in ["book/preface", *CHAPTERS]:
+        pages = list(built_site.glob(f"{prefix}*.html"))
+        assert pages, f"no page for {prefix} in the built site"
+    for nb in notebooks():
+        page = built_site / nb.relative_to(ROOT).with_suffix(".html")
+        assert page.exists(), f"{nb.name} was not rendered"
+
+
+def test_every_notebook_was_executed_and_its_time_recorded(built_site):
+    """Read execution times from jupyter-cache and record them next to the build."""
+    db = ROOT / "book" / "_build" / ".jupyter_cache" / "global.db"
+    times = {}
+    if notebooks():
+        assert db.exists(), "jupyter-cache database missing: notebooks were not executed"
+        with sqlite3.connect(db) as con:
+            rows = con.execute("SELECT uri, data FROM nbcache").fetchall()
+        by_uri = {uri: json.loads(data or "{}") for uri, data in rows}
+        for nb in notebooks():
+            rec = by_uri.get(str(nb))
+            assert rec is not None, f"{nb.name} has no execution record in jupyter-cache"
+            times[nb.relative_to(ROOT).as_posix()] = round(rec.get("execution_seconds", float("nan")), 1)
+    out = ROOT / "book" / "_build" / "notebook_times.json"
+    out.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+    for name, seconds in sorted(times.items()):
+        print(f"{seconds:7.1f} s  {name}")

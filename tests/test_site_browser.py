@@ -1,0 +1,131 @@
+"""The built site in a real browser: every page, offline, math typeset, diagram drawn, search.
+
+Runs Debian's Chromium (``/usr/bin/chromium``; .ci/run installs it) through Playwright's
+Python package. Playwright's own browser download cannot work here, so the executable is
+passed explicitly. Screenshots of every page land in the test's temporary folder.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import toc_files
+
+CHROMIUM = os.environ.get("MTREC_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.browser
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site: Path):
+    """Serve the built site on a free loopback port for the module's tests."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium); .ci/run does")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-quic"],
+        )
+        yield b
+        b.close()
+
+
+def _pages() -> list[str]:
+    """Site paths of every page in the table of contents, plus the search page."""
+    return [f"{f}.html" for f in toc_files()]
+
+
+def _open(browser, url: str, base: str):
+    """Open ``url``; return (page, console errors, foreign requests, failed requests)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors, foreign, failed = [], [], []
+    host = urlparse(base).netloc
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def on_request(req):
+        u = urlparse(req.url)
+        if u.scheme in ("http", "https", "ws", "wss") and u.netloc != host:
+            foreign.append(req.url)
+
+    page.on("request", on_request)
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, errors, foreign, failed
+
+
+@pytest.mark.parametrize("path", _pages())
+def test_page_renders_offline_with_math_typeset(browser, site_url, path, tmp_path_factory):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/{path}", site_url)
+    try:
+        assert page.title(), f"{path} has no title"
+        # MathJax typesets asynchronously; wait for its promise before reading the text.
+        has_math = page.evaluate("document.querySelectorAll('.math, mjx-container').length > 0")
+        if has_math:
+            page.wait_for_function("window.MathJax && window.MathJax.startup && window.MathJax.startup.promise")
+            page.evaluate("window.MathJax.startup.promise")
+            assert page.evaluate("document.querySelectorAll('mjx-container').length") > 0
+        text = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
+        assert "\\(" not in text and "\\[" not in text, f"{path}: raw TeX left in the page"
+        if page.query_selector("pre.mermaid"):
+            page.wait_for_selector("pre.mermaid svg", timeout=15_000)
+        shots = tmp_path_factory.mktemp("screenshots")
+        page.screenshot(path=str(shots / (path.replace("/", "_") + ".png")), full_page=False)
+        assert not foreign, f"{path} requested other hosts: {foreign[:5]}"
+        assert not failed, f"{path} had failed requests: {failed[:5]}"
+        assert not errors, f"{path} logged console errors: {errors[:5]}"
+    finally:
+        page.close()
+
+
+def test_concepts_diagram_is_drawn_as_svg(browser, site_url):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/book/ch02_concepts.html", site_url)
+    try:
+        page.wait_for_selector("pre.mermaid svg", timeout=15_000)
+        labels = page.inner_text("pre.mermaid")
+        assert "Multi-task learning" in labels and "Recommendation list" in labels
+        n_nodes = page.evaluate("document.querySelectorAll('pre.mermaid svg g.node').length")
+        assert n_nodes == 7, f"expected the article's 7 boxes, found {n_nodes}"
+        assert not foreign and not failed and not errors
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("term, expected_page", [("MMoE", "ch03_algorithms"), ("协同过滤", "ch01_background")])
+def test_search_finds_pages(browser, site_url, term, expected_page):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/search.html?q={term}", site_url)
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=15_000)
+        hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        assert any(expected_page in h for h in hits), f"search for {term!r} found {hits[:10]}"
+        assert not foreign and not errors
+    finally:
+        page.close()
