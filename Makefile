@@ -5,9 +5,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-JB_ARGS := build . --config book/_config.yml --toc book/_toc.yml --path-output book
 
-.PHONY: book test lab venv clean-book assets help
+.PHONY: book test lab venv clean-book help
 
 help:
 	@echo "make book   build the site into book/_build/html (executes notebooks, cached)"
@@ -23,14 +22,11 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-assets: venv
-	$(BIN)/python scripts/vendor_assets.py
-
-book: venv assets
-	$(BIN)/jupyter-book $(JB_ARGS) -W -n --keep-going
+book: venv
+	$(BIN)/python scripts/build_book.py
 	@echo "The site is in book/_build/html (open book/_build/html/index.html)."
 
-test: venv assets
+test: venv
 	$(BIN)/python -m pytest
 
 lab: venv

@@ -12,7 +12,13 @@ Examples
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# TensorFlow's C++ start-up messages (CUDA probing on a CPU-only laptop) would otherwise be
+# printed into every notebook page that trains a model. Set before TensorFlow is imported;
+# a reader who wants them back sets TF_CPP_MIN_LOG_LEVEL=0 before importing mtrec_lib.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

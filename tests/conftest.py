@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,11 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_HTML = ROOT / "book" / "_build" / "html"
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-BUILD_COMMAND = [
-    str(JUPYTER_BOOK), "build", ".", "--config", "book/_config.yml", "--toc", "book/_toc.yml",
-    "--path-output", "book", "-W", "-n", "--keep-going",
-]
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_book  # noqa: E402  (the one definition of the build command)
 
 
 @dataclass
@@ -36,8 +32,8 @@ def book_build() -> BookBuild:
     """
     subprocess.run([sys.executable, "scripts/vendor_assets.py"], cwd=ROOT, check=True)
     start = time.perf_counter()
-    proc = subprocess.run(BUILD_COMMAND, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    proc = subprocess.run(build_book.command(), cwd=ROOT, capture_output=True, text=True,
+                          env=build_book.environment())
     seconds = time.perf_counter() - start
     log = ROOT / "book" / "_build" / "build.log"
     log.parent.mkdir(parents=True, exist_ok=True)

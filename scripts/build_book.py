@@ -1,0 +1,43 @@
+"""Build the book's site: the one definition of the build command.
+
+    python scripts/build_book.py          # what `make book` runs
+    python scripts/build_book.py --print  # show the jupyter-book command instead
+
+The book's root is the repository root, so that notebooks/ renders beside book/. Notebooks
+execute through jupyter-cache (book/_build/.jupyter_cache): unchanged notebooks are not run
+again. Sphinx warnings are errors (-W), and every cross-reference must resolve (-n).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command() -> list[str]:
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    return [str(jupyter_book), "build", ".", "--config", "book/_config.yml", "--toc", "book/_toc.yml",
+            "--path-output", "book", "-W", "-n", "--keep-going"]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # Kernel config for build-time execution (see book/_ipython/.../ipython_kernel_config.py).
+    env["IPYTHONDIR"] = str(ROOT / "book" / "_ipython")
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def main(argv: list[str]) -> int:
+    if "--print" in argv:
+        print(" ".join(command()))
+        return 0
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py")], check=True)
+    return subprocess.run(command(), cwd=ROOT, env=environment()).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
