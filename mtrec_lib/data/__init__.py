@@ -3,6 +3,17 @@
 This is the ground layer of :mod:`mtrec_lib`: it imports nothing of the library
 above it, and :mod:`mtrec_lib.data.validate` is the one place that checks frames.
 
+Public API
+----------
+- :func:`simulate_shop` (click -> purchase), :func:`simulate_social`
+  (like, comment, share), :func:`simulate_media` (click, watch time): return a
+  :class:`SimulatedLog` with ``.data`` (what is logged), ``.truth`` (the
+  generating probabilities), ``.users`` and ``.items``.
+- :func:`make_correlated_tasks`: the MMoE paper's two-task regression generator.
+- :func:`load_movielens_100k`: MovieLens 100K as canonical, checksummed tables.
+- :func:`split`: random, stratified, leave-last-out and temporal splits.
+- :func:`data_path`, :func:`make_user_behavior`: the shipped ``user_behavior.csv``.
+
 Examples
 --------
 >>> import mtrec_lib as mt
@@ -14,7 +25,11 @@ Examples
 from __future__ import annotations
 
 from . import validate
+from .cache import cache_dir
+from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens_100k, ratings_checksum
+from .shipped import data_path, make_user_behavior
 from .simulate import SimulatedLog, simulate_media, simulate_shop, simulate_social
+from .splits import split
 from .synthetic import make_correlated_tasks
 
 __all__ = [
@@ -24,21 +39,13 @@ __all__ = [
     "simulate_social",
     "simulate_media",
     "make_correlated_tasks",
+    "MovieLens100K",
+    "load_movielens_100k",
+    "ratings_checksum",
+    "DataIntegrityError",
+    "GENRES",
+    "split",
+    "data_path",
+    "make_user_behavior",
+    "cache_dir",
 ]
-
-# The loader, splits and shipped files land in their own modules; import what exists.
-try:
-    from .movielens import MovieLens100K, load_movielens_100k  # noqa: F401
-    __all__ += ["MovieLens100K", "load_movielens_100k"]
-except ImportError:  # pragma: no cover - only while the module is being written
-    pass
-try:
-    from .split import split  # noqa: F401
-    __all__ += ["split"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .shipped import data_path, make_user_behavior  # noqa: F401
-    __all__ += ["data_path", "make_user_behavior"]
-except ImportError:  # pragma: no cover
-    pass

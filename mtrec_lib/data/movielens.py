@@ -322,7 +322,7 @@ def _fetch(source: str, progress: bool):
             tables = _tables_from_grouplens_zip(zip_path)
         else:
             with tqdm(total=3, desc=f"ml-100k via PyPI {RECBOLE_REQUIREMENT}", disable=not progress,
-                      bar_format="{desc}: {n}/{total} {postfix}") as bar:
+                      bar_format="{desc}: {n}/{total} steps{postfix}") as bar:
                 bar.set_postfix_str("pip download")
                 files = _fetch_recbole_files(tmp, progress=False)
                 bar.update()
@@ -332,6 +332,7 @@ def _fetch(source: str, progress: bool):
                 bar.set_postfix_str("verify")
                 _check_tables(*tables, origin=source)
                 bar.update()
+            return tables
     _check_tables(*tables, origin=source)
     return tables
 
@@ -460,6 +461,9 @@ def load_movielens_100k(
         except (OSError, urllib.error.URLError, RuntimeError, zipfile.BadZipFile, KeyError,
                 ValueError) as exc:  # unreachable host, bad archive, failed pip: try the next route
             errors.append(f"{route}: {type(exc).__name__}: {exc}")
+            if progress and route != routes[-1]:
+                print(f"MovieLens 100K: {route} failed ({type(exc).__name__}); trying the next source.",
+                      file=sys.stderr)
             continue
         _write_cache(folder, tables, route)
         ratings, users, items = _read_csvs(folder)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .validate import check_positive_int
+from .validate import check_number, check_positive_int
 
 __all__ = ["SimulatedLog", "simulate_shop", "simulate_social", "simulate_media"]
 
@@ -114,19 +114,11 @@ def _calibrate_intercept(
 
 
 def _check_unit(value: float, name: str, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}.")
-    value = float(value)
-    if not (low <= value <= high):
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}.")
-    return value
+    return check_number(value, name, low, high)
 
 
 def _check_rate(value: float, name: str) -> float:
-    value = _check_unit(value, name)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}.")
-    return value
+    return check_number(value, name, 0.0, 1.0, low_open=True, high_open=True)
 
 
 def _check_seed(seed: int) -> int:
@@ -351,7 +343,7 @@ def simulate_shop(
     --------
     >>> import mtrec_lib as mt
     >>> shop = mt.data.simulate_shop(n_users=500, n_items=100, n_impressions=20_000, seed=1)
-    >>> round(shop.data["click"].mean(), 2), round(shop.truth["p_click"].mean(), 2)
+    >>> round(float(shop.data["click"].mean()), 2), round(float(shop.truth["p_click"].mean()), 2)
     (0.04, 0.04)
     >>> list(shop.truth.columns)
     ['p_click', 'p_purchase_given_click', 'p_purchase']

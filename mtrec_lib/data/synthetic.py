@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .validate import check_positive_int
+from .validate import check_number, check_positive_int
 
 __all__ = ["make_correlated_tasks"]
 
@@ -96,13 +96,9 @@ def make_correlated_tasks(
     n_features = check_positive_int(n_features, "n_features", minimum=2)
     seed = check_positive_int(seed, "seed", minimum=0)
     n_sin = check_positive_int(n_sin, "n_sin", minimum=0)
-    p = task_correlation
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not -1 <= p <= 1:
-        raise ValueError(f"task_correlation must be a number in [-1, 1], got {task_correlation!r}.")
-    p = float(p)
+    p = check_number(task_correlation, "task_correlation", -1.0, 1.0)
     for name, value in (("scale", scale), ("sin_std", sin_std), ("noise_std", noise_std)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        check_number(value, name, 0.0)
 
     rng = np.random.default_rng(seed)
     q, _ = np.linalg.qr(rng.normal(size=(n_features, 2)))

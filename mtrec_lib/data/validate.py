@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_frame", "check_binary", "check_numeric", "check_positive_int", "check_choice"]
+__all__ = ["check_frame", "check_binary", "check_numeric", "check_positive_int", "check_choice",
+           "check_number"]
 
 
 def _as_list(cols: Iterable[str] | str | None) -> list[str]:
@@ -57,7 +58,7 @@ def check_binary(df: pd.DataFrame, name: str, cols: Iterable[str] | str) -> None
     for col in _as_list(cols):
         check_numeric(df, name, col)
         values = pd.unique(df[col].dropna().astype(float))
-        outside = sorted(set(values) - {0.0, 1.0})
+        outside = sorted(float(v) for v in set(values) - {0.0, 1.0})  # plain floats read better
         if outside:
             raise ValueError(
                 f"{name}: column {col!r} is a binary label and must hold only 0 and 1, "
@@ -70,6 +71,43 @@ def check_positive_int(value: int, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_number(
+    value: float,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as float if it is a finite number within the bounds, else raise ``ValueError``.
+
+    ``low_open``/``high_open`` exclude the bound itself, e.g. a rate in (0, 1).
+
+    Examples
+    --------
+    >>> check_number(0.25, "test_size", 0, 1, low_open=True, high_open=True)
+    0.25
+    >>> check_number(1.5, "task_relatedness", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: task_relatedness must be a number in [0, 1], got 1.5.
+    """
+    interval = f"{'(' if low_open else '['}{'-inf' if low is None else low}, " \
+               f"{'inf' if high is None else high}{')' if high_open else ']'}"
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok:
+        v = float(value)
+        ok = bool(np.isfinite(v))
+        if ok and low is not None:
+            ok = v > low if low_open else v >= low
+        if ok and high is not None:
+            ok = v < high if high_open else v <= high
+    if not ok:
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}.")
+    return float(value)
 
 
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
