@@ -36,9 +36,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from mtrec_lib.data.validate import check_frame, check_numeric
+from mtrec_lib.data.validate import check_frame
 
-__all__ = ["FeatureSpec", "build_feature_inputs", "embed_features", "make_dataset", "NUMERIC_INPUT"]
+__all__ = ["FeatureSpec", "OffsetConcat", "build_preprocessor", "core_inputs", "embed_features", "make_dataset",
+           "NUMERIC_INPUT", "CATEGORICAL_INDEX"]
 
 NUMERIC_INPUT = "numeric_features"
 
@@ -172,20 +173,46 @@ def _free_token(vocab: list, default, kind: str):
     return f"[UNK{i}]"
 
 
-def build_feature_inputs(spec: FeatureSpec, arrays: Mapping[str, np.ndarray]):
-    """Create the model inputs and the non-trainable preprocessing adapted on ``arrays``.
+CATEGORICAL_INDEX = "categorical_index"
 
-    Returns
-    -------
-    inputs : dict of str -> KerasTensor
-    indices : dict of column -> KerasTensor
-        Integer lookup output ``(batch, 1)``, ``0`` is the OOV bucket.
-    vocab_sizes : dict of column -> int
-        Rows each embedding table needs (vocabulary + 1 OOV row).
-    numeric : KerasTensor or None
-        The standardised numeric block ``(batch, n_numeric)``.
+
+@keras.saving.register_keras_serializable(package="mtrec_lib")
+class OffsetConcat(keras.layers.Layer):
+    """Concatenate per-column lookup indices into one ``(batch, n_columns)`` int tensor.
+
+    Column ``j``'s indices are shifted by ``offsets[j]`` so that every column owns its
+    own block of rows in one shared embedding table (one gather per batch instead of one
+    per column; index ``offsets[j]`` is column ``j``'s OOV row).
     """
-    inputs, indices, sizes = {}, {}, {}
+
+    def __init__(self, offsets, **kwargs):
+        super().__init__(**kwargs)
+        self.offsets = [int(o) for o in offsets]
+
+    def call(self, indices):
+        parts = [keras.ops.cast(x, "int64") + o for x, o in zip(indices, self.offsets)]
+        return keras.ops.concatenate(parts, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], len(self.offsets))
+
+    def compute_output_spec(self, indices):
+        return keras.KerasTensor((indices[0].shape[0], len(self.offsets)), dtype="int64")
+
+    def get_config(self):
+        return {**super().get_config(), "offsets": self.offsets}
+
+
+def build_preprocessor(spec: FeatureSpec, arrays: Mapping[str, np.ndarray]):
+    """The model's preprocessing, adapted on the training ``arrays``.
+
+    Returns ``(preprocessor, table_rows)``. ``preprocessor`` is a ``keras.Model`` from
+    the raw inputs (one per categorical column, plus the numeric block) to
+    ``{"categorical_index": int64 (batch, n_categorical), "numeric_features": float32
+    (batch, n_numeric)}``: lookups with one OOV bucket per column, offset into one
+    shared table of ``table_rows`` rows, and the standardised numbers.
+    """
+    inputs, indices, offsets, rows = {}, [], [], 0
     for col in spec.categorical:
         key = spec.inputs[col]
         values = np.unique(arrays[key].ravel())
@@ -202,33 +229,49 @@ def build_feature_inputs(spec: FeatureSpec, arrays: Mapping[str, np.ndarray]):
                 vocabulary=vocab, num_oov_indices=1, oov_token=_free_token(vocab, "[UNK]", "string"),
                 name=f"lookup_{key}")
         inputs[key] = inp
-        indices[col] = lookup(inp)
-        sizes[col] = int(lookup.vocabulary_size())
-    numeric = None
+        indices.append(lookup(inp))
+        offsets.append(rows)
+        rows += int(lookup.vocabulary_size())
+    outputs = {}
+    if indices:
+        outputs[CATEGORICAL_INDEX] = OffsetConcat(offsets, name="offset_concat")(indices)
     if spec.numeric:
         inp = keras.Input(shape=(len(spec.numeric),), dtype="float32", name=NUMERIC_INPUT)
         norm = keras.layers.Normalization(axis=-1, name="normalize_numeric")
         norm.adapt(arrays[NUMERIC_INPUT])
         inputs[NUMERIC_INPUT] = inp
-        numeric = norm(inp)
-    return inputs, indices, sizes, numeric
+        outputs[NUMERIC_INPUT] = norm(inp)
+    return keras.Model(inputs, outputs, name="preprocess"), rows
 
 
-def embed_features(spec: FeatureSpec, indices, vocab_sizes, numeric, embedding_dim: int,
+def core_inputs(spec: FeatureSpec) -> dict:
+    """``keras.Input`` for the preprocessed features (what the trainable core reads)."""
+    inputs = {}
+    if spec.categorical:
+        inputs[CATEGORICAL_INDEX] = keras.Input(shape=(len(spec.categorical),), dtype="int64",
+                                                name=CATEGORICAL_INDEX)
+    if spec.numeric:
+        inputs[NUMERIC_INPUT] = keras.Input(shape=(len(spec.numeric),), dtype="float32", name=NUMERIC_INPUT)
+    return inputs
+
+
+def embed_features(spec: FeatureSpec, inputs: Mapping[str, Any], table_rows: int, embedding_dim: int,
                    prefix: str = "", embeddings_regularizer=None):
-    """Embed each categorical index, flatten, and concatenate with the numeric block.
+    """Embed the categorical indices, flatten, and concatenate with the numeric block.
 
-    Call it once per tower to give towers separate tables (the single-task baseline), or
-    once for the whole model to share them. Returns a ``(batch, d)`` tensor.
+    One table holds every categorical column (``table_rows`` rows, column blocks set by
+    :class:`OffsetConcat`), so each column still has its own embedding vectors. Call it
+    once per tower to give towers separate tables (the single-task baseline), or once
+    for the whole model to share them. Returns a ``(batch, d)`` tensor.
     """
     parts = []
-    for col in spec.categorical:
-        key = spec.inputs[col]
-        emb = keras.layers.Embedding(vocab_sizes[col], embedding_dim, name=f"{prefix}embed_{key}",
-                                     embeddings_regularizer=embeddings_regularizer)(indices[col])
-        parts.append(keras.layers.Reshape((embedding_dim,), name=f"{prefix}flat_{key}")(emb))
-    if numeric is not None:
-        parts.append(numeric)
+    if spec.categorical:
+        n = len(spec.categorical)
+        emb = keras.layers.Embedding(table_rows, embedding_dim, name=f"{prefix}embedding",
+                                     embeddings_regularizer=embeddings_regularizer)(inputs[CATEGORICAL_INDEX])
+        parts.append(keras.layers.Reshape((n * embedding_dim,), name=f"{prefix}flatten")(emb))
+    if spec.numeric:
+        parts.append(inputs[NUMERIC_INPUT])
     if len(parts) == 1:
         return parts[0]
     return keras.layers.Concatenate(axis=-1, name=f"{prefix}features")(parts)
@@ -236,11 +279,13 @@ def embed_features(spec: FeatureSpec, indices, vocab_sizes, numeric, embedding_d
 
 def make_dataset(arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray] | None,
                  batch_size: int, shuffle: bool = False, seed: int = 0):
-    """A ``tf.data.Dataset`` of ``(inputs, labels)`` batches.
+    """A ``tf.data.Dataset`` of ``(inputs, labels)`` batches: one pass over the rows.
 
     Keras 3's array adapter rejects string arrays, so the estimator feeds ``tf.data``.
-    Shuffling draws a permutation of row indices each epoch (seeded) and gathers whole
-    batches, which is much faster than slicing row by row.
+    As in Keras' own adapter, whole batches are gathered by index (vectorised, much
+    faster than slicing row by row). With ``shuffle=True`` every new iteration (Keras
+    starts one per epoch) draws a stateless permutation seeded with ``(seed, k)`` for
+    the ``k``-th iteration: a different order each epoch, the same orders in every run.
     """
     import tensorflow as tf
 
@@ -248,13 +293,28 @@ def make_dataset(arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarr
     x = {k: tf.constant(v) for k, v in arrays.items()}
     y = None if labels is None else {k: tf.constant(np.asarray(v, dtype=np.float32).reshape(-1, 1))
                                       for k, v in labels.items()}
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if y is None:
-        ds = ds.map(lambda idx: {k: tf.gather(v, idx) for k, v in x.items()})
-    else:
-        ds = ds.map(lambda idx: ({k: tf.gather(v, idx) for k, v in x.items()},
-                                 {k: tf.gather(v, idx) for k, v in y.items()}))
-    return ds.prefetch(2)
+    n_full = n // batch_size
+    n_batches = n_full + (1 if n % batch_size else 0)
+    iteration = tf.Variable(0, dtype=tf.int64, trainable=False)  # counts passes for reshuffling
+
+    def permutation(_):
+        if not shuffle:
+            return tf.range(n, dtype=tf.int64)
+        k = iteration.assign_add(1) - 1
+        keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), k]))
+        return tf.cast(tf.argsort(keys), tf.int64)
+
+    def to_batches(idx):
+        ds = tf.data.Dataset.from_tensor_slices(tf.reshape(idx[: n_full * batch_size], [n_full, batch_size]))
+        if n % batch_size:
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(idx[n_full * batch_size:]))
+        return ds
+
+    def gather(idx):
+        xb = {k: tf.gather(v, idx) for k, v in x.items()}
+        return xb if y is None else (xb, {k: tf.gather(v, idx) for k, v in y.items()})
+
+    ds = tf.data.Dataset.range(1).map(permutation).flat_map(to_batches).map(gather).prefetch(2)
+    # Known length: Keras then ends each epoch exactly after one pass, also when it runs
+    # several steps per compiled call (steps_per_execution).
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches))

@@ -64,7 +64,7 @@ class MLP(keras.layers.Layer):
     Examples
     --------
     >>> import numpy as np
-    >>> MLP((8, 4))(np.ones((2, 3), dtype="float32")).shape
+    >>> tuple(MLP((8, 4))(np.ones((2, 3), dtype="float32")).shape)
     (2, 4)
     """
 
@@ -95,6 +95,10 @@ class MLP(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + ((self.units[-1],) if self.units else (input_shape[-1],))
+
+    def last_shared_kernels(self):
+        """GradNorm's ``W`` when this MLP is a shared bottom: its last kernel."""
+        return [(self.dense_layers[-1].kernel, 0)]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": list(self.units),
@@ -130,7 +134,7 @@ class ExpertGroup(keras.layers.Layer):
     --------
     >>> import numpy as np
     >>> g = ExpertGroup(num_experts=3, units=(8, 4))
-    >>> g(np.ones((2, 5), dtype="float32")).shape
+    >>> tuple(g(np.ones((2, 5), dtype="float32")).shape)
     (2, 3, 4)
     >>> bool(np.allclose(g.kernels[0][0], g.kernels[0][1]))  # experts start different
     False
@@ -234,6 +238,10 @@ class MMoE(keras.layers.Layer):
         self.experts.build(input_shape)
         self.gate.build(input_shape)
         self.built = True
+
+    def last_shared_kernels(self):
+        """GradNorm's ``W``: the experts' last-layer kernels (shared by every task)."""
+        return [(self.experts.kernels[-1], 0)]
 
     def gate_weights(self, x):
         """Softmax gate weights, shape ``(batch, num_tasks, num_experts)``."""
@@ -366,6 +374,14 @@ class CGC(keras.layers.Layer):
             gates.append(g)
         return (outputs, gates) if self.return_gates else outputs
 
+    def last_shared_kernels(self):
+        """GradNorm's ``W``: the shared experts' last-layer kernel (rows of the shared experts)."""
+        if self.num_shared_experts == 0:
+            raise ValueError("this CGC level has no shared experts, so GradNorm has no shared layer.")
+        if self.all_experts is not None:
+            return [(self.all_experts.kernels[-1], self.num_tasks * self.num_specific_experts)]
+        return [(self.expert_groups[-1].kernels[-1], 0)]
+
     def _group_inputs(self) -> list[int]:
         """Index into the input list for each expert group (tasks first, shared last)."""
         idx = list(range(self.num_tasks)) if self.num_specific_experts else []
@@ -437,6 +453,9 @@ class PLE(keras.layers.Layer):
             outs, _ = level.compute_output_shape(shape)
             shape = list(outs)
         self.built = True
+
+    def last_shared_kernels(self):
+        return self.levels[-1].last_shared_kernels()
 
     def call(self, x, training=None):
         all_gates = []

@@ -41,7 +41,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["task_loss", "FixedWeights", "UncertaintyWeighting", "GradNorm", "make_weighting"]
+__all__ = ["task_loss", "FixedWeights", "UncertaintyWeighting", "GradNorm", "make_weighting", "check_loss_weights"]
 
 _EPS = 1e-7
 
@@ -71,6 +71,7 @@ class _Weighting(keras.layers.Layer):
     def __init__(self, task_types: Sequence[str], **kwargs):
         super().__init__(**kwargs)
         self.task_types = list(task_types)
+        self.built = True  # weights are created in __init__; nothing to build from inputs
 
     @property
     def num_tasks(self) -> int:
@@ -128,7 +129,9 @@ class UncertaintyWeighting(_Weighting):
     def combine(self, losses):
         s = ops.convert_to_tensor(self.log_vars)
         c = ops.convert_to_tensor(np.asarray(self.scale, dtype="float32"))
-        return ops.sum(c * ops.exp(-s) * ops.stack(losses) + 0.5 * s)
+        # Losses computed in numpy arrive as float64; the log-variances are float32.
+        stacked = ops.cast(ops.stack(losses), "float32")
+        return ops.sum(c * ops.exp(-s) * stacked + 0.5 * s)
 
     def effective_weights(self):
         c = ops.convert_to_tensor(np.asarray(self.scale, dtype="float32"))
@@ -211,15 +214,10 @@ class GradNorm(_Weighting):
         return {**super().get_config(), "alpha": self.alpha, "learning_rate": self.learning_rate}
 
 
-def make_weighting(loss_weights, task_names: Sequence[str], task_types: Sequence[str],
-                   gradnorm_alpha: float = 1.5, gradnorm_lr: float = 0.01) -> _Weighting:
-    """Build the weighting layer from the estimator's ``loss_weights`` argument.
-
-    ``None`` -> all ones; a dict ``{task: weight}`` (missing tasks weigh 1);
-    ``"uncertainty"``; ``"gradnorm"``.
-    """
+def check_loss_weights(loss_weights, task_names: Sequence[str]) -> list[float] | str | None:
+    """Validate the estimator's ``loss_weights``; a dict becomes a list in task order."""
     if loss_weights is None:
-        return FixedWeights(task_types, name="loss_weighting")
+        return None
     if isinstance(loss_weights, Mapping):
         unknown = [k for k in loss_weights if k not in task_names]
         if unknown:
@@ -231,10 +229,25 @@ def make_weighting(loss_weights, task_names: Sequence[str], task_types: Sequence
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"loss_weights[{t!r}] must be a finite number >= 0, got {v!r}.")
             weights.append(float(v))
-        return FixedWeights(task_types, weights, name="loss_weighting")
-    if loss_weights == "uncertainty":
-        return UncertaintyWeighting(task_types, name="loss_weighting")
-    if loss_weights == "gradnorm":
-        return GradNorm(task_types, alpha=gradnorm_alpha, learning_rate=gradnorm_lr, name="loss_weighting")
+        return weights
+    if isinstance(loss_weights, str) and loss_weights in ("uncertainty", "gradnorm"):
+        return loss_weights
     raise ValueError(f"unknown loss_weights {loss_weights!r}; use None, a dict of task weights, "
                      "'uncertainty' or 'gradnorm'.")
+
+
+def make_weighting(loss_weights, task_names: Sequence[str], task_types: Sequence[str],
+                   gradnorm_alpha: float = 1.5, gradnorm_lr: float = 0.01) -> _Weighting:
+    """Build the weighting layer from the estimator's ``loss_weights`` argument.
+
+    ``None`` -> all ones; a dict ``{task: weight}`` (missing tasks weigh 1);
+    ``"uncertainty"``; ``"gradnorm"``.
+    """
+    checked = check_loss_weights(loss_weights, task_names)
+    if checked is None:
+        return FixedWeights(task_types, name="loss_weighting")
+    if isinstance(checked, list):
+        return FixedWeights(task_types, checked, name="loss_weighting")
+    if loss_weights == "uncertainty":
+        return UncertaintyWeighting(task_types, name="loss_weighting")
+    return GradNorm(task_types, alpha=gradnorm_alpha, learning_rate=gradnorm_lr, name="loss_weighting")
