@@ -193,7 +193,9 @@ def _relevant(truth: pd.DataFrame, threshold: float | None, rating_col: str) -> 
 
 def _positions(recs: pd.DataFrame, k: int) -> pd.DataFrame:
     """The first k rows of each user's list, with their 1-based position."""
-    check_frame(recs, "recs", required=[USER, ITEM, RANK], numeric=[RANK], unique=[USER, ITEM], allow_empty=True)
+    # An empty frame has no rank to check (and often an object dtype from an empty list).
+    numeric = [RANK] if len(recs) else []
+    check_frame(recs, "recs", required=[USER, ITEM, RANK], numeric=numeric, unique=[USER, ITEM], allow_empty=True)
     ordered = recs[[USER, ITEM, RANK]].sort_values([USER, RANK], kind="stable")
     pos = ordered.groupby(USER, sort=False).cumcount().to_numpy() + 1
     ordered = ordered.assign(position=pos)
@@ -277,7 +279,9 @@ _DOC_PARAMS = """
 """
 
 
-def precision_at_k(recs, truth, k: int = 10, threshold: float | None = None, users: str = "truth") -> float:
+def precision_at_k(
+    recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10, threshold: float | None = None, users: str = "truth"
+) -> float:
     """Mean over users of hits in the top k divided by k.
     {params}
     Examples
@@ -291,7 +295,9 @@ def precision_at_k(recs, truth, k: int = 10, threshold: float | None = None, use
     return float((t["hits"] / k).mean())
 
 
-def recall_at_k(recs, truth, k: int = 10, threshold: float | None = None, users: str = "truth") -> float:
+def recall_at_k(
+    recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10, threshold: float | None = None, users: str = "truth"
+) -> float:
     """Mean over users of hits in the top k divided by the user's number of relevant items.
     {params}
     Examples
@@ -305,7 +311,9 @@ def recall_at_k(recs, truth, k: int = 10, threshold: float | None = None, users:
     return float((t["hits"] / t["n_rel"]).mean())
 
 
-def hit_rate_at_k(recs, truth, k: int = 10, threshold: float | None = None, users: str = "truth") -> float:
+def hit_rate_at_k(
+    recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10, threshold: float | None = None, users: str = "truth"
+) -> float:
     """Share of users with at least one relevant item in their top k.
     {params}
     Examples
@@ -320,7 +328,12 @@ def hit_rate_at_k(recs, truth, k: int = 10, threshold: float | None = None, user
 
 
 def ndcg_at_k(
-    recs, truth, k: int = 10, threshold: float | None = None, users: str = "truth", gain: str = "binary"
+    recs: pd.DataFrame,
+    truth: pd.DataFrame,
+    k: int = 10,
+    threshold: float | None = None,
+    users: str = "truth",
+    gain: str = "binary",
 ) -> float:
     """Normalised discounted cumulative gain, discount :math:`1/\\log_2(\\text{{position}}+1)`.
     {params}    gain : {{"binary", "linear", "exp"}}, default "binary"
@@ -342,8 +355,8 @@ def ndcg_at_k(
 
 
 def map_at_k(
-    recs,
-    truth,
+    recs: pd.DataFrame,
+    truth: pd.DataFrame,
     k: int = 10,
     threshold: float | None = None,
     users: str = "truth",
@@ -375,7 +388,9 @@ for _f in (precision_at_k, recall_at_k, hit_rate_at_k, ndcg_at_k, map_at_k):
     _f.__doc__ = _f.__doc__.format(params=_DOC_PARAMS)
 
 
-def ranking_report(recs, truth, k: int = 10, threshold: float | None = None, users: str = "truth") -> dict:
+def ranking_report(
+    recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10, threshold: float | None = None, users: str = "truth"
+) -> dict:
     """All ranking metrics at once (one pass): precision, recall, ndcg, map, hit rate.
 
     Keys are ``"p@k"``, ``"recall@k"``, ``"ndcg@k"``, ``"map"`` (``denominator="n_relevant"``),
@@ -445,13 +460,11 @@ def catalog_coverage(recs: pd.DataFrame, catalog: pd.DataFrame | Iterable, k: in
 
 def _user_lists(recs: pd.DataFrame, k: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Item ids of each list padded into a (n_users, L) array, with a validity mask."""
-    if k is not None:
-        top = _positions(recs, check_positive_int(k, "k"))
-    else:
+    if RANK in recs.columns or k is not None:
+        top = _positions(recs, check_positive_int(k, "k") if k is not None else max(len(recs), 1))
+    else:  # no rank column: the rows' order is the list order
         check_frame(recs, "recs", required=[USER, ITEM], unique=[USER, ITEM], allow_empty=True)
-        top = recs.assign(position=recs.groupby(USER, sort=False).cumcount() + 1)
-        if RANK in recs.columns:
-            top = _positions(recs, max(int(top["position"].max()) if len(top) else 1, 1))
+        top = recs
     users = pd.Index(pd.unique(top[USER]))
     u = users.get_indexer(top[USER])
     col = top.groupby(USER, sort=False).cumcount().to_numpy()

@@ -1,0 +1,565 @@
+"""Coursework from the book's exercise notebooks: student releases and autograding (nbgrader).
+
+Every chapter folder ``notebooks/chNN_<slug>/`` that has an ``90_exercises.ipynb`` is one
+assignment, named after the folder (``ch03_cf``). The notebook in the repository is the
+book's page: solutions in place (behind toggles on the site), hidden tests included. This
+script turns it into an nbgrader course folder and drives nbgrader, so that an instructor
+needs two commands::
+
+    python scripts/course.py release   [--out build/course]  [ASSIGNMENT ...]
+    python scripts/course.py autograde --submissions DIR [--out build/grading] [--feedback] [ASSIGNMENT ...]
+
+``release`` writes a complete nbgrader course folder: ``source/`` (the instructor version),
+``release/<assignment>/90_exercises.ipynb`` (the student version: no solutions, no hidden
+tests), ``zips/<assignment>.zip`` (the same, ready to upload to a learning platform), a
+fresh ``gradebook.db`` and ``nbgrader_config.py`` (copied from ``course/``). On a
+JupyterHub the folder works as it is with nbgrader's own commands (``release_assignment``,
+``collect``, the formgrader).
+
+``autograde`` grades a folder of submitted notebooks in any of these layouts::
+
+    DIR/submitted/<student>/<assignment>/<notebook>.ipynb   (nbgrader's, e.g. after ``nbgrader collect``)
+    DIR/<student>/<assignment>/<notebook>.ipynb             (the same without ``submitted/``)
+    DIR/<assignment>/<student>.ipynb                        (one file per student, e.g. from a learning platform)
+
+It builds a fresh course folder in ``--out`` (regenerating the assignments from the
+repository's notebooks, so hidden tests come back), runs ``nbgrader autograde`` and writes
+``grades.csv`` (``nbgrader export``: one row per student and assignment) and
+``grades_by_cell.csv`` (one row per graded cell), and prints a table of scores. With
+``--feedback`` it also writes an HTML report per submission under ``feedback/``; those
+reports show the hidden tests, so hand them out only after the deadline.
+
+``check`` validates the exercise notebooks (nbgrader metadata, solution markers, exercise
+and solution directives) without running nbgrader; the tests use the same functions.
+
+How the book's page becomes nbgrader's source (:func:`student_source`): the book-only
+markup goes, everything nbgrader needs stays.
+
+* A gated solution (``:::{solution-start} label`` ... ``:::{solution-end}``) keeps only
+  its nbgrader solution cells (nbgrader replaces their ``### BEGIN SOLUTION`` regions with a
+  stub); any other cell inside it (the worked answer of an open-ended exercise) is replaced
+  by an empty answer cell.
+* A ``{solution}`` directive cell (a written answer) becomes an empty answer cell.
+* ``{exercise}`` directives become plain headings and ``{term}``/``{doc}`` roles plain
+  text, so the student version reads well in plain Jupyter.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+CONFIG = ROOT / "course" / "nbgrader_config.py"
+EXERCISES = "90_exercises.ipynb"
+MARKER = ".mtrec-course"  # marks a folder this script made (and may therefore replace)
+
+SOLUTION_START = re.compile(r"^\s*(:{3,}|`{3,})\{solution-start\}")
+SOLUTION_END = re.compile(r"^\s*(:{3,}|`{3,})\{solution-end\}")
+SOLUTION = re.compile(r"^\s*(:{3,}|`{3,})\{solution\}")
+EXERCISE = re.compile(r"^(?P<fence>:{3,}|`{3,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+                      re.DOTALL | re.MULTILINE)
+ROLE = re.compile(r"\{(?:term|doc|ref|numref)\}`(?P<text>[^`<]*?)\s*(?:<[^`>]*>)?`")
+ANSWER_MD = "**Your answer** (not autograded):\n\nYOUR ANSWER HERE"
+
+
+class CourseError(RuntimeError):
+    """A problem the instructor can fix (bad folder, bad submission layout, nbgrader failure)."""
+
+
+# ---------------------------------------------------------------------------
+# The exercise notebooks
+# ---------------------------------------------------------------------------
+def assignments() -> dict[str, Path]:
+    """Assignment name -> exercise notebook, for every chapter folder that has one."""
+    return {p.parent.name: p for p in sorted(NOTEBOOKS.glob(f"ch*/{EXERCISES}"))}
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _nbgrader(cell: dict) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _is_solution_cell(cell: dict) -> bool:
+    return bool(_nbgrader(cell).get("solution"))
+
+
+def _markdown(text: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def _answer_cells() -> list[dict]:
+    return [_markdown(ANSWER_MD),
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}]
+
+
+def plain_markdown(text: str, number: int = 1) -> tuple[str, int]:
+    """MyST exercise directives and roles as plain Markdown (for Jupyter without MyST).
+
+    Exercises are numbered from ``number`` on; returns the text and the next number.
+    """
+    def heading(m: re.Match) -> str:
+        nonlocal number
+        title = m.group("title").strip()
+        lines = m.group("body").splitlines()
+        while lines and re.match(r"^:[\w-]+:", lines[0]):  # the directive's options (:label: ...)
+            lines.pop(0)
+        body = "\n".join(lines)
+        number += 1
+        return f"### Exercise {number - 1}" + (f": {title}" if title else "") + "\n\n" + body.strip("\n") + "\n"
+
+    text = EXERCISE.sub(heading, text)
+    return ROLE.sub(lambda m: m.group("text"), text), number
+
+
+def student_source(nb: dict) -> dict:
+    """The nbgrader source version of a book exercise notebook (see the module docstring)."""
+    out, in_gated, kept_solution, exercise_no = [], False, False, 1
+    for cell in nb["cells"]:
+        text = _source(cell)
+        if cell["cell_type"] == "markdown" and SOLUTION_START.match(text):
+            in_gated, kept_solution = True, False
+            continue
+        if cell["cell_type"] == "markdown" and SOLUTION_END.match(text):
+            if not kept_solution:
+                out.extend(_answer_cells())
+            in_gated = False
+            continue
+        if in_gated:
+            if _is_solution_cell(cell):
+                out.append(cell)
+                kept_solution = True
+            continue
+        if cell["cell_type"] == "markdown" and SOLUTION.match(text):
+            out.extend(_answer_cells())
+            continue
+        if cell["cell_type"] == "markdown" and not _nbgrader(cell):
+            text, exercise_no = plain_markdown(text, exercise_no)
+            cell = {**cell, "source": text}
+        out.append(cell)
+    if in_gated:
+        raise CourseError("a {solution-start} has no matching {solution-end}")
+    return {**nb, "cells": out}
+
+
+def check_notebook(path: Path) -> list[str]:
+    """Problems of one exercise notebook (empty list: fine). Does not run nbgrader."""
+    import nbformat
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    problems: list[str] = []
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    name = path.parent.name
+    try:
+        MetadataValidator().validate_nb(nbformat.from_dict(nb))
+    except Exception as err:  # nbgrader raises several kinds
+        problems.append(f"nbgrader metadata: {err}")
+    labels, solved, in_gated = [], set(), False
+    for i, cell in enumerate(nb["cells"]):
+        text, meta = _source(cell), _nbgrader(cell)
+        where = f"cell {i}"
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+            problems.append(f"{where}: has outputs; commit notebooks without them")
+        if "tqdm.auto" in text or "ipywidgets" in text:
+            problems.append(f"{where}: widgets (tqdm.auto, ipywidgets) do not render in the book or the grader")
+        if meta:
+            gid = meta.get("grade_id", "")
+            if not gid.startswith(name + "_"):
+                problems.append(f"{where}: grade_id {gid!r} should start with {name + '_'!r}")
+            if meta.get("solution"):
+                if cell["cell_type"] != "code":
+                    problems.append(f"{where}: solution cells must be code cells (markdown ones need manual grading)")
+                if "### BEGIN SOLUTION" not in text or "### END SOLUTION" not in text:
+                    problems.append(f"{where}: solution cell {gid!r} lacks ### BEGIN/END SOLUTION")
+                if not in_gated:
+                    problems.append(f"{where}: solution cell {gid!r} is not inside a {{solution-start}} block")
+            if meta.get("grade"):
+                if not meta.get("locked"):
+                    problems.append(f"{where}: test cell {gid!r} is not locked")
+                if not meta.get("points"):
+                    problems.append(f"{where}: test cell {gid!r} has no points")
+                if in_gated:
+                    problems.append(f"{where}: test cell {gid!r} sits inside a solution block")
+        elif "### BEGIN" in text:
+            problems.append(f"{where}: BEGIN SOLUTION/HIDDEN TESTS markers in a cell without nbgrader metadata")
+        if cell["cell_type"] != "markdown":
+            continue
+        for m in EXERCISE.finditer(text):
+            label = re.search(r"^:label:\s*(\S+)", m.group("body"), re.MULTILINE)
+            if not label:
+                problems.append(f"{where}: exercise without :label:")
+            else:
+                labels.append(label.group(1))
+        if SOLUTION_START.match(text):
+            if in_gated:
+                problems.append(f"{where}: nested {{solution-start}}")
+            in_gated = True
+            gated_label = text.split("}", 1)[1].split("\n", 1)[0].strip()
+            solved.add(gated_label)
+            if ":class: dropdown" not in text:
+                problems.append(f"{where}: solution of {gated_label} is not hidden (:class: dropdown)")
+        elif SOLUTION_END.match(text):
+            if not in_gated:
+                problems.append(f"{where}: {{solution-end}} without {{solution-start}}")
+            in_gated = False
+        elif SOLUTION.match(text):
+            solved.add(text.split("}", 1)[1].split("\n", 1)[0].strip())
+            if ":class: dropdown" not in text:
+                problems.append(f"{where}: solution is not hidden (:class: dropdown)")
+    if in_gated:
+        problems.append("a {solution-start} is never closed")
+    if len(labels) < 3:
+        problems.append(f"only {len(labels)} exercises; every chapter has at least three")
+    for label in labels:
+        if label not in solved:
+            problems.append(f"exercise {label} has no solution")
+    for label in solved - set(labels):
+        problems.append(f"solution for unknown exercise {label}")
+    if len(labels) != len(set(labels)):
+        problems.append("duplicate exercise labels")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Course folders and nbgrader
+# ---------------------------------------------------------------------------
+def _fresh_folder(out: Path, kind: str = "release") -> Path:
+    """Empty ``out`` for a new run; refuse to wipe what this script did not make.
+
+    A release folder that has been used for grading (on a JupyterHub, ``nbgrader collect``
+    puts submissions into it) is not wiped either: those submissions and grades are the
+    instructor's, not ours.
+    """
+    out = out.resolve()
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise CourseError(f"{out} is not empty and was not made by scripts/course.py; "
+                              "choose another --out or empty it first.")
+        made_as = (out / MARKER).read_text().split(":", 1)[0].strip()
+        used = [d for d in ("submitted", "autograded", "feedback") if (out / d).is_dir() and any((out / d).iterdir())]
+        if made_as != "autograde" and used:
+            raise CourseError(f"{out} holds collected work ({', '.join(used)}/); rerunning would delete it. "
+                              "Choose another --out, or move that work away first.")
+        shutil.rmtree(out, onerror=_make_writable_and_retry)   # nbgrader writes read-only files
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(f"{kind}: made by scripts/course.py; rerunning the script replaces this folder\n")
+    shutil.copy(CONFIG, out / "nbgrader_config.py")
+    return out
+
+
+def _make_writable_and_retry(func, path, _exc_info) -> None:
+    os.chmod(path, 0o700)
+    func(path)
+
+
+def _select(names: list[str] | None) -> dict[str, Path]:
+    found = assignments()
+    if not found:
+        raise CourseError(f"no exercise notebooks ({EXERCISES}) under {NOTEBOOKS}")
+    unknown = sorted(set(names or []) - set(found))
+    if unknown:
+        raise CourseError(f"unknown assignment(s) {unknown}; known: {sorted(found)}")
+    return {n: p for n, p in found.items() if not names or n in names}
+
+
+def _write_source(course: Path, name: str, notebook: Path) -> None:
+    folder = course / "source" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = student_source(json.loads(notebook.read_text(encoding="utf-8")))
+    (folder / notebook.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+class Course:
+    """An nbgrader course folder, driven through nbgrader's Python API in this process.
+
+    Each step is the same as one nbgrader command run in the folder (printed as it runs),
+    without paying for nbgrader's start-up at every command; each step's log goes to
+    ``logs/``.
+    """
+
+    def __init__(self, root: Path):
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        # nbgrader runs the `alembic` command installed next to the interpreter: put that
+        # folder on PATH even when the environment is not activated.
+        bindir = str(Path(sys.executable).parent)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+        self.root = root
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        config.CourseDirectory.root = str(root)
+        self.coursedir = CourseDirectory(config=config)
+        self.api = NbGraderAPI(coursedir=self.coursedir, config=config)
+
+    def run(self, step: str, assignment: str, **kwargs) -> None:
+        shown = {"autograde": f"autograde {assignment}", "generate_feedback": f"generate_feedback {assignment}",
+                 "generate_assignment": f"generate_assignment {assignment}"}[step]
+        print(f"  nbgrader {shown} --force", end="", flush=True)
+        log = self.root / "logs" / f"{step}-{assignment}.log"
+        start = time.perf_counter()
+        with _stderr_to(log):  # kernels' and libraries' chatter goes to the log, not the terminal
+            result = getattr(self.api, step)(assignment, force=True, **kwargs)
+        print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+        with open(log, "a") as f:
+            f.write((result.get("log") or "") + (result.get("error") or ""))
+        if not result.get("success"):
+            tail = "\n".join(log.read_text().splitlines()[-25:])
+            raise CourseError(f"nbgrader {shown} failed (log: {log}):\n{tail}")
+
+    def export(self, to: Path) -> None:
+        from nbgrader.api import Gradebook
+        from nbgrader.plugins.export import CsvExportPlugin
+
+        print(f"  nbgrader export --to {to}", flush=True)
+        with _stderr_to(self.root / "logs" / "export.log"):
+            with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+                CsvExportPlugin(to=str(to)).export(gb)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Send everything written to file descriptor 2 (also by child processes) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "w") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _generate(course: Course, selected: dict[str, Path]) -> None:
+    for name, notebook in selected.items():
+        _write_source(course.root, name, notebook)
+        course.run("generate_assignment", name)
+
+
+def release(out: Path, names: list[str] | None = None, make_zips: bool = True) -> Path:
+    """Write a course folder with the student version of every selected assignment."""
+    selected = _select(names)
+    course = _fresh_folder(out)
+    print(f"Student release of {len(selected)} assignment(s) into {course}")
+    _generate(Course(course), selected)
+    for name in selected:
+        leaked = solution_leaks(course / "release" / name)
+        if leaked:
+            raise CourseError(f"the student version of {name} still contains solutions: {leaked}")
+        if make_zips:
+            (course / "zips").mkdir(exist_ok=True)
+            shutil.make_archive(str(course / "zips" / name), "zip", course / "release", name)
+    print(f"Done. Student notebooks: {course / 'release'}/<assignment>/" + (
+        f"; zip files: {course / 'zips'}" if make_zips else ""))
+    return course
+
+
+def solution_leaks(folder: Path) -> list[str]:
+    """Traces of solutions or hidden tests in the notebooks of a student-version folder."""
+    leaks = []
+    for nb_path in sorted(folder.rglob("*.ipynb")):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for i, cell in enumerate(nb["cells"]):
+            text = _source(cell)
+            for needle in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "{solution",
+                           "solution-start", "solution-end"):
+                if needle in text:
+                    leaks.append(f"{nb_path.name} cell {i}: {needle!r}")
+    return leaks
+
+
+# ---------------------------------------------------------------------------
+# Submissions and autograding
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    assignment: str
+    notebook: Path
+
+
+def _student_id(raw: str) -> str:
+    # nbgrader ids end up in paths and in the database: keep them plain.
+    sid = re.sub(r"[^A-Za-z0-9_.@-]+", "_", raw).strip("_.")
+    if not sid:
+        raise CourseError(f"cannot make a student id from {raw!r}")
+    return sid
+
+
+def _visible(paths) -> list[Path]:
+    return sorted(p for p in paths if not p.name.startswith("."))
+
+
+def find_submissions(folder: Path, known: list[str], notebook_name: str = EXERCISES) -> list[Submission]:
+    """Every submitted notebook under ``folder``, in any of the three layouts (module docstring)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CourseError(f"submissions folder {folder} does not exist")
+    base = folder / "submitted" if (folder / "submitted").is_dir() else folder
+    found: list[Submission] = []
+    for first in _visible(p for p in base.iterdir() if p.is_dir()):
+        if first.name in known and _visible(first.glob("*.ipynb")):
+            # <assignment>/<student>.ipynb
+            for nb in _visible(first.glob("*.ipynb")):
+                found.append(Submission(_student_id(nb.stem), first.name, nb))
+            continue
+        # <student>/<assignment>/<notebook>.ipynb
+        for adir in _visible(p for p in first.iterdir() if p.is_dir()):
+            if adir.name not in known:
+                print(f"  skipped {adir}: not an assignment ({', '.join(known)})")
+                continue
+            nbs = _visible(adir.glob("*.ipynb"))
+            named = [nb for nb in nbs if nb.name == notebook_name]
+            if named or len(nbs) == 1:
+                found.append(Submission(_student_id(first.name), adir.name, (named or nbs)[0]))
+            elif nbs:
+                print(f"  skipped {adir}: several notebooks and none named {notebook_name}")
+    keys = [(s.student, s.assignment) for s in found]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise CourseError(f"two submissions for the same student and assignment: {dupes}")
+    return found
+
+
+def _cell_grades(db: Path) -> list[dict]:
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        d = grade.to_dict()
+                        rows.append({"student_id": d["student"], "assignment": d["assignment"],
+                                     "notebook": d["notebook"], "cell": d["name"],
+                                     "score": float(grade.score), "max_score": float(d["max_score"]),
+                                     "needs_manual_grade": bool(d["needs_manual_grade"])})
+    return sorted(rows, key=lambda r: (r["student_id"], r["assignment"], r["notebook"]))
+
+
+def autograde(submissions: Path, out: Path, names: list[str] | None = None, feedback: bool = False) -> Path:
+    """Grade every submission under ``submissions``; results in ``out`` (see module docstring)."""
+    selected = _select(names)
+    subs = [s for s in find_submissions(Path(submissions), list(selected)) if s.assignment in selected]
+    if not subs:
+        raise CourseError(f"no submissions of {sorted(selected)} found under {submissions} "
+                          "(layouts: see python scripts/course.py autograde --help)")
+    course = _fresh_folder(out, kind="autograde")
+    graded = {s.assignment: selected[s.assignment] for s in subs}
+    n_students = len({s.student for s in subs})
+    print(f"Autograding {len(subs)} submission(s) of {n_students} student(s) into {course}")
+    # A fresh gradebook: the assignments are regenerated from the repository's notebooks,
+    # which also restores the hidden tests that the student version lacks.
+    grader = Course(course)
+    _generate(grader, graded)
+    for s in subs:
+        dest = course / "submitted" / s.student / s.assignment / graded[s.assignment].name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(s.notebook, dest)
+    for name in graded:
+        grader.run("autograde", name, student_id="*")
+        if feedback:
+            grader.run("generate_feedback", name)
+    grader.export(course / "grades.csv")
+    with _stderr_to(course / "logs" / "grades_by_cell.log"):
+        rows = _cell_grades(course / "gradebook.db")
+    with open(course / "grades_by_cell.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["student_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    _print_table(rows)
+    print(f"Done. Grades: {course / 'grades.csv'} (per assignment), {course / 'grades_by_cell.csv'} (per cell)"
+          + (f"; feedback: {course / 'feedback'}" if feedback else ""))
+    return course
+
+
+def _print_table(rows: list[dict]) -> None:
+    totals: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        t = totals.setdefault((r["student_id"], r["assignment"]), [0.0, 0.0])
+        t[0] += r["score"]
+        t[1] += r["max_score"]
+    names = sorted({a for _, a in totals})
+    students = sorted({s for s, _ in totals})
+    width = max([len("student")] + [len(s) for s in students])
+    print("\n" + "student".ljust(width) + "".join(f"  {a:>16}" for a in names))
+    for s in students:
+        cells = [f"{totals[s, a][0]:g}/{totals[s, a][1]:g}" if (s, a) in totals else "-" for a in names]
+        print(s.ljust(width) + "".join(f"  {c:>16}" for c in cells))
+    print()
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python scripts/course.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Walk-through for instructors: the book's course guide (book/course_guide.md).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the assignments (one per chapter with exercises)")
+    sub.add_parser("check", help="validate the exercise notebooks without running nbgrader")
+    p = sub.add_parser("release", help="generate the student version of the assignments")
+    p.add_argument("assignments", nargs="*", help="default: every assignment")
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "course",
+                   help="course folder to (re)create (default: build/course)")
+    p.add_argument("--no-zip", action="store_true", help="do not write zips/<assignment>.zip")
+    p = sub.add_parser(
+        "autograde", help="autograde a folder of submissions and export the grades",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Submission layouts accepted under --submissions DIR:\n"
+                    "  DIR/submitted/<student>/<assignment>/<notebook>.ipynb\n"
+                    "  DIR/<student>/<assignment>/<notebook>.ipynb\n"
+                    "  DIR/<assignment>/<student>.ipynb")
+    p.add_argument("assignments", nargs="*", help="default: every assignment found in the submissions")
+    p.add_argument("--submissions", type=Path, required=True, help="folder of submitted notebooks")
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "grading",
+                   help="course folder to (re)create with the results (default: build/grading)")
+    p.add_argument("--feedback", action="store_true",
+                   help="also write HTML feedback per submission (shows the hidden tests)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        if args.command == "list":
+            for name, path in assignments().items():
+                print(f"{name:20s} {path.relative_to(ROOT)}")
+        elif args.command == "check":
+            bad = 0
+            for name, path in assignments().items():
+                problems = check_notebook(path)
+                bad += len(problems)
+                print(f"{name}: " + ("ok" if not problems else "\n  " + "\n  ".join(problems)))
+            return 1 if bad else 0
+        elif args.command == "release":
+            release(args.out, args.assignments, make_zips=not args.no_zip)
+        else:
+            autograde(args.submissions, args.out, args.assignments, feedback=args.feedback)
+    except CourseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.command in ("release", "autograde"):
+        print(f"({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
