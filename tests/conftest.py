@@ -77,13 +77,22 @@ def notebooks() -> list[Path]:
 def notebook_results(relpath: str) -> dict:
     """Merge the ``RESULT {json}`` lines printed by an executed notebook.
 
-    Reads the copy the book build wrote to book/_build/jupyter_execute, so tests assert on
-    the numbers the site shows.
+    Reads the outputs the book build stored for the notebook in its jupyter-cache, so tests
+    assert on the numbers the site shows. (The copy in book/_build/jupyter_execute is not
+    used: after an edit to markdown only, myst-nb reuses cached outputs and writes that copy
+    without them.)
     """
-    executed = ROOT / "book" / "_build" / "jupyter_execute" / relpath
-    nb = json.loads(executed.read_text())
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(ROOT / "book" / "_build" / ".jupyter_cache")
+    source = nbformat.read(ROOT / relpath, as_version=4)
+    try:
+        _, nb = cache.merge_match_into_notebook(source)
+    except KeyError as exc:
+        raise AssertionError(f"{relpath} has no executed copy in the book's jupyter-cache") from exc
     merged: dict = {}
-    for cell in nb["cells"]:
+    for cell in nb.cells:
         for out in cell.get("outputs", []):
             text = "".join(out.get("text", "")) if out.get("output_type") == "stream" else ""
             for line in text.splitlines():

@@ -50,10 +50,12 @@ from mtrec_lib.models.estimator import TASK_TYPES, MultiTaskLearning  # noqa: E4
 from mtrec_lib.models.features import FeatureSpec  # noqa: E402
 from mtrec_lib.models.layers import CGC, MLP, PLE, ExpertGroup, MMoE, ProductLayer, Tower  # noqa: E402
 from mtrec_lib.models.losses import FixedWeights, GradNorm, UncertaintyWeighting, task_loss  # noqa: E402
+from mtrec_lib.models.retrieval import JointRetrievalRating, TwoTowerRatingModel, top_k_accuracy  # noqa: E402
 from mtrec_lib.models.training import MultiTaskModel  # noqa: E402
 
 __all__ = [
     "MultiTaskLearning", "MultiTaskModel", "ARCHITECTURES", "TASK_TYPES", "DEFAULT_HYPERPARAMETERS",
     "build_network", "FeatureSpec", "MMoE", "CGC", "PLE", "ExpertGroup", "MLP", "Tower", "ProductLayer",
     "FixedWeights", "UncertaintyWeighting", "GradNorm", "task_loss",
+    "JointRetrievalRating", "TwoTowerRatingModel", "top_k_accuracy",
 ]
