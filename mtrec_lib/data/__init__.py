@@ -24,7 +24,7 @@ Examples
 """
 from __future__ import annotations
 
-from . import validate
+from . import shards, validate
 from .cache import cache_dir
 from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens_100k, ratings_checksum
 from .shipped import data_path, make_user_behavior
@@ -34,6 +34,7 @@ from .synthetic import make_correlated_tasks
 
 __all__ = [
     "validate",
+    "shards",
     "SimulatedLog",
     "simulate_shop",
     "simulate_social",

@@ -211,13 +211,25 @@ class MultiTaskLearning:
     # -------------------------------------------------------------------- fit
     def fit(self, data: pd.DataFrame, y: pd.DataFrame | None = None, *, epochs: int | None = None,
             validation_data: pd.DataFrame | None = None, verbose: Any = "auto",
-            callbacks: list | None = None) -> MultiTaskLearning:
+            callbacks: list | None = None, summary: pd.DataFrame | None = None,
+            steps_per_epoch: int | None = None, strategy: Any = None) -> MultiTaskLearning:
         """Train on ``data`` (features and label columns together); returns ``self``.
 
         Parameters
         ----------
-        data : DataFrame
-            Feature columns and one column per task label.
+        data : DataFrame or tf.data.Dataset
+            Feature columns and one column per task label. A ``tf.data.Dataset`` of
+            ``(features, labels)`` dicts streams instead (e.g. ``ShardSet.dataset(...)`` from
+            :mod:`mtrec_lib.data.shards`), so the data never has to fit in memory; it needs
+            ``summary``.
+        summary : DataFrame, optional
+            Only with a dataset: feature columns carrying the data's vocabularies and
+            moments (``ShardSet.summary_frame()``), on which the preprocessing is adapted.
+        steps_per_epoch : int, optional
+            Only with a dataset that repeats.
+        strategy : tf.distribute.Strategy, optional
+            Only with a dataset: train under ``MirroredStrategy`` or
+            ``MultiWorkerMirroredStrategy`` (see :mod:`mtrec_lib.distributed`).
         y : DataFrame, optional
             Label columns given separately (joined to ``data`` by position).
         epochs : int, optional
@@ -235,6 +247,20 @@ class MultiTaskLearning:
         from mtrec_lib.models.losses import make_weighting
         from mtrec_lib.models.training import FusedAdam, MultiTaskModel
 
+        if isinstance(data, tf.data.Dataset):
+            if y is not None or validation_data is not None:
+                raise ValueError("fit(dataset): labels travel inside the dataset as (features, labels); "
+                                 "y and validation_data are for DataFrames. Evaluate on a held-out frame instead.")
+            if summary is None:
+                raise ValueError("fit(dataset) needs summary=: a frame of the feature columns with the data's "
+                                 "vocabularies and moments, e.g. ShardSet.summary_frame().")
+            from mtrec_lib.models.streaming import fit_dataset
+
+            return fit_dataset(self, data, summary=summary, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                               strategy=strategy, verbose=verbose, callbacks=callbacks)
+        if summary is not None or steps_per_epoch is not None or strategy is not None:
+            raise ValueError("summary, steps_per_epoch and strategy apply to fit(tf.data.Dataset) only; "
+                             "a DataFrame is trained in memory.")
         tasks, hp = self._validate_setup()
         if y is not None:
             if not isinstance(y, pd.DataFrame) or not isinstance(data, pd.DataFrame) or len(y) != len(data):

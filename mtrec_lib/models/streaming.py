@@ -1,0 +1,266 @@
+"""Training the library's models from a ``tf.data.Dataset`` (streaming input).
+
+:meth:`mtrec_lib.models.MultiTaskLearning.fit` hands a dataset here. The model's
+preprocessing (vocabularies, means and variances) is adapted on ``summary``, a small frame
+with the data's vocabularies and moments (e.g. ``ShardSet.summary_frame()`` from
+:mod:`mtrec_lib.data.shards`), so the full data never has to be in memory. Under a
+``tf.distribute`` strategy the training loop is written out rather than calling
+``model.fit``: Keras 3.15 breaks there with dict inputs (keras-team/keras#20329) and with
+scalar logs across workers (tensorflow#72388). :mod:`mtrec_lib.distributed` builds on this
+module to train across processes.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["fit_dataset", "model_inputs"]
+
+# Training steps per call of the compiled step function (fewer Python round trips).
+_STEPS_PER_CALL = 16
+
+
+def model_inputs(spec, tasks: Sequence[str] | None = None) -> Callable:
+    """A ``tf.data`` map function: raw column batches -> the estimator network's inputs.
+
+    Takes ``features`` (a dict of 1-D column tensors) or ``(features, labels)`` and returns
+    the same with features in the network's layout (one ``(batch, 1)`` input per
+    categorical column, the numeric columns stacked into one float32 block) and labels as
+    ``(batch, 1)`` float32.
+    """
+    import tensorflow as tf
+
+    from mtrec_lib.models.features import NUMERIC_INPUT
+
+    def convert(x):
+        out = {}
+        for c in spec.categorical:
+            v = x[c]
+            if spec.kinds[c] == "int":
+                v = tf.cast(v, tf.int64)
+            elif v.dtype != tf.string:
+                v = tf.strings.as_string(v)
+            out[spec.inputs[c]] = tf.reshape(v, [-1, 1])
+        if spec.numeric:
+            out[NUMERIC_INPUT] = tf.stack([tf.cast(x[c], tf.float32) for c in spec.numeric], axis=1)
+        return out
+
+    def fn(*element):
+        if len(element) == 1:
+            return convert(element[0])
+        x, y = element[0], element[1]
+        names = list(y) if tasks is None else list(tasks)
+        return convert(x), {t: tf.reshape(tf.cast(y[t], tf.float32), [-1, 1]) for t in names}
+
+    return fn
+
+
+def _check_dataset_columns(element_spec, spec, tasks: Sequence[str], where: str) -> None:
+    if not (isinstance(element_spec, tuple) and len(element_spec) == 2 and isinstance(element_spec[0], dict)
+            and isinstance(element_spec[1], dict)):
+        raise ValueError(f"{where}: the dataset must yield (features, labels) pairs of dicts of column tensors, "
+                         f"e.g. shards.dataset(batch_size, labels={list(tasks)}); it yields {element_spec}.")
+    x, y = element_spec
+    for c in spec.columns:
+        if c not in x:
+            raise KeyError(f"{where}: feature column {c!r} is not in the dataset (it has {sorted(x)}).")
+    for t in tasks:
+        if t not in y:
+            raise KeyError(f"{where}: label column {t!r} is not in the dataset's labels (it has {sorted(y)}).")
+
+
+def _build(estimator, summary: pd.DataFrame, strategy):
+    """Validate the estimator's set-up and build network + training model (in ``strategy``'s scope)."""
+    import contextlib
+
+    import keras
+    import tensorflow as tf
+
+    from mtrec_lib.models.architectures import build_network
+    from mtrec_lib.models.features import FeatureSpec
+    from mtrec_lib.models.losses import make_weighting
+    from mtrec_lib.models.training import MultiTaskModel
+
+    tasks, hp = estimator._validate_setup()
+    if strategy is not None and estimator.loss_weights == "gradnorm":
+        raise ValueError("loss_weights='gradnorm' updates its weights inside the training step, which a "
+                         "tf.distribute strategy does not synchronise; use None, a dict or 'uncertainty'.")
+    if not isinstance(summary, pd.DataFrame) or summary.empty:
+        raise ValueError("summary must be a non-empty DataFrame of feature columns with the vocabularies and "
+                         "value ranges of the training data (ShardSet.summary_frame(), or a sample of rows).")
+    keras.utils.set_random_seed(int(estimator.seed))
+    if hp["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    summary = summary.drop(columns=[t for t in tasks if t in summary.columns])
+    spec = FeatureSpec.infer(summary, estimator.features, exclude=list(tasks))
+    arrays = spec.to_arrays(summary, "summary")
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        network, info = build_network(estimator.architecture, tasks, spec, arrays, hp)
+        weighting = make_weighting(estimator.loss_weights, list(tasks), list(tasks.values()),
+                                   hp["gradnorm_alpha"], hp["gradnorm_lr"])
+        # The whole network trains, lookups included: a stream cannot run them once up front
+        # as the DataFrame path does.
+        model = MultiTaskModel(network, tasks, weighting, shared_layer=info["shared_layer"],
+                               loss_outputs=info["loss_outputs"])
+        model.compile(optimizer=keras.optimizers.Adam(float(hp["learning_rate"])), jit_compile=False,
+                      steps_per_execution=_STEPS_PER_CALL)
+    return tasks, hp, spec, network, info, model
+
+
+def _finish(estimator, tasks, spec, network, info, model, history: dict, seconds: float):
+    estimator.feature_spec_ = spec
+    estimator.network_ = network
+    estimator.network_info_ = info
+    estimator.model_ = model
+    estimator.tasks_ = tasks
+    estimator.history_ = {k: [float(x) for x in v] for k, v in history.items()}
+    estimator.fit_seconds_ = seconds
+    estimator.n_features_in_ = len(spec.columns)
+    estimator.feature_names_in_ = np.asarray(spec.columns, dtype=object)
+    return estimator
+
+
+def _distributed_loop(model, strategy, dist_dataset, epochs: int, steps_per_epoch: int, verbose) -> dict:
+    """What ``model.fit`` does under a strategy, written out (see the note in :func:`fit_dataset`)."""
+    import tensorflow as tf
+
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def run_steps(iterator, n):
+        for _ in tf.range(n):
+            strategy.run(model.train_step, args=(next(iterator),))
+
+    iterator = iter(dist_dataset)
+    history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        for m in model.metrics:
+            m.reset_state()
+        start, done = time.perf_counter(), 0
+        while done < steps_per_epoch:
+            k = min(_STEPS_PER_CALL, steps_per_epoch - done)
+            run_steps(iterator, tf.constant(k, tf.int64))
+            done += k
+        logs = {m.name: float(m.result()) for m in model.metrics}
+        logs["seconds"] = time.perf_counter() - start
+        for k, v in logs.items():
+            history.setdefault(k, []).append(v)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4f}" for k, v in logs.items()), flush=True)
+    return history
+
+
+def fit_dataset(estimator, dataset, *, summary: pd.DataFrame, epochs: int | None = None,
+                steps_per_epoch: int | None = None, strategy=None, verbose: Any = 0, callbacks: list | None = None):
+    """Train ``estimator`` (a :class:`~mtrec_lib.MultiTaskLearning`) from a ``tf.data`` stream.
+
+    Parameters
+    ----------
+    estimator : MultiTaskLearning
+        Unfitted or fitted; its parameters (architecture, tasks, features, seed,
+        hyperparameters) are used as in ``fit``.
+    dataset : tf.data.Dataset or callable
+        Without ``strategy``: a dataset of ``(features, labels)`` batches, dicts of 1-D
+        raw column tensors (what :meth:`ShardSet.dataset` gives with ``labels=``).
+        With ``strategy``: a function ``input_context -> dataset`` giving each worker its
+        own part of the data in per-replica batches
+        (``strategy.distribute_datasets_from_function``).
+    summary : DataFrame
+        Feature columns whose values carry the vocabularies and the means and variances
+        of the training data: :meth:`ShardSet.summary_frame`, or a sample of rows (then
+        ids absent from the sample fall in the out-of-vocabulary bucket).
+    epochs : int, optional
+        Default: the estimator's ``epochs``.
+    steps_per_epoch : int, optional
+        Batches per epoch; required with ``strategy`` (each worker must take the same
+        number of steps, or the all-reduce waits for a worker that has run out of data).
+    strategy : tf.distribute.Strategy, optional
+        Train under this strategy (:func:`local_strategy`, :func:`multi_worker_strategy`).
+    verbose, callbacks
+        Keras progress output and callbacks (callbacks only without ``strategy``).
+
+    Returns
+    -------
+    estimator
+        Fitted: ``predict``, ``evaluate``, ``save`` work as after ``fit(DataFrame)``.
+
+    Notes
+    -----
+    Without a strategy this is ``keras.Model.fit`` on the stream. Under a strategy the
+    training loop is written out (``strategy.run(model.train_step)`` inside a
+    ``tf.function``), because Keras 3.15's ``fit`` under ``tf.distribute`` fails for
+    models with dict inputs (keras-team/keras#20329) and, across workers, on scalar
+    metrics (tensorflow/tensorflow#72388).
+    """
+    from mtrec_lib.data.validate import check_positive_int
+
+    tasks, hp, spec, network, info, model = _build(estimator, summary, strategy)
+    epochs = hp["epochs"] if epochs is None else check_positive_int(epochs, "epochs")
+    to_inputs = model_inputs(spec, list(tasks))
+    start = time.perf_counter()
+    with _shard_errors_surface():
+        history = _fit(model, dataset, spec, tasks, to_inputs, epochs, steps_per_epoch, strategy, verbose,
+                       callbacks)
+    return _finish(estimator, tasks, spec, network, info, model, history, time.perf_counter() - start)
+
+
+class _shard_errors_surface:
+    """Re-raise a shard error raised inside the ``tf.data`` pipeline as itself.
+
+    TensorFlow wraps an exception from a Python generator into an ``InvalidArgumentError``
+    whose message starts with graph internals; the reader should see which file is bad.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        import tensorflow as tf
+
+        from mtrec_lib.data.shards import MissingShardError, ShardError
+
+        if exc is None or not isinstance(exc, tf.errors.OpError):
+            return False
+        found = re.search(r"\b(Missing)?ShardError: (.*?)(?:\n|$)", exc.message or "")
+        if found:
+            cls = MissingShardError if found.group(1) else ShardError
+            raise cls(found.group(2).rstrip(" .") + ".") from None
+        return False
+
+
+def _fit(model, dataset, spec, tasks, to_inputs, epochs, steps_per_epoch, strategy, verbose, callbacks) -> dict:
+    import tensorflow as tf
+
+    from mtrec_lib.data.validate import check_positive_int
+
+    if strategy is None:
+        if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
+            raise TypeError("fit_dataset(dataset): without a strategy, pass a tf.data.Dataset, not a function.")
+        _check_dataset_columns(dataset.element_spec, spec, list(tasks), "fit_dataset(dataset)")
+        history = model.fit(dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE), epochs=epochs,
+                            steps_per_epoch=steps_per_epoch, verbose=verbose, callbacks=list(callbacks or []),
+                            shuffle=False)  # the stream shuffles itself
+        history = history.history
+    else:
+        if not callable(dataset) or isinstance(dataset, tf.data.Dataset):
+            raise TypeError("fit_dataset(dataset, strategy=...): pass a function input_context -> tf.data.Dataset, "
+                            "so that each worker reads its own part of the data.")
+        if steps_per_epoch is None:
+            raise ValueError("fit_dataset(strategy=...): give steps_per_epoch; every worker must take the same "
+                             "number of steps.")
+        steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
+
+        def dataset_fn(ctx):
+            ds = dataset(ctx)
+            _check_dataset_columns(ds.element_spec, spec, list(tasks), "fit_dataset(dataset)")
+            return ds.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+
+        dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
+        history = _distributed_loop(model, strategy, dist_ds, epochs, steps_per_epoch, verbose)
+    return history
