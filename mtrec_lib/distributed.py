@@ -46,13 +46,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["WorkerError", "WorkerResult", "free_ports", "make_tf_config", "worker_info", "local_strategy",
            "multi_worker_strategy", "signal_ready", "launch_workers", "fit_dataset", "fit_shards", "model_inputs",
@@ -344,10 +343,7 @@ def launch_workers(command: Sequence[str], n_workers: int = 2, *, host: str = "1
 
 # --------------------------------------------------------------------------- training from a stream
 # The single-process pieces live in mtrec_lib.models.streaming (MultiTaskLearning.fit uses them).
-from mtrec_lib.models.streaming import (  # noqa: E402
-    _STEPS_PER_CALL, _build, _check_dataset_columns, _distributed_loop, _finish, _fit, _shard_errors_surface,
-    fit_dataset, model_inputs,
-)
+from mtrec_lib.models.streaming import fit_dataset, model_inputs  # noqa: E402
 
 
 def fit_shards(estimator, shards, *, epochs: int | None = None, strategy=None, shuffle: bool = True,

@@ -11,6 +11,7 @@ module to train across processes.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
