@@ -12,6 +12,17 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo, or what ``platform`` knows elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def machine() -> str:
     """A one-line description of the machine, e.g. ``Linux x86_64, 2 cores, 24 GiB, Python 3.11.7``."""
     try:
@@ -19,16 +30,19 @@ def machine() -> str:
         mem_s = f", {mem:.0f} GiB"
     except (ValueError, OSError, AttributeError):
         mem_s = ""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = ", " + line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.system()} {platform.machine()}{cpu}, {os.cpu_count()} cores{mem_s}, "
+    cpu = cpu_model()
+    cpu_s = f", {cpu}" if cpu else ""
+    return (f"{platform.system()} {platform.machine()}{cpu_s}, {os.cpu_count()} cores{mem_s}, "
             f"Python {platform.python_version()}")
+
+
+def machine_details() -> dict:
+    """The machine as a dict (processor, cores, Python, NumPy, SciPy, platform)."""
+    import numpy as np
+    import scipy
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "scipy": scipy.__version__, "platform": platform.platform()}
 
 
 def write_results(name: str, figures: dict) -> Path:

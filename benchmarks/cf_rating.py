@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+from _common import machine_details as machine_info  # benchmarks/ is on sys.path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -35,25 +35,6 @@ PUBLISHED = {  # Surprise's documented ML-100K benchmark (5-fold CV)
     "UserKNN msd k=40 centered": {"rmse": 0.951, "mae": 0.749, "surprise": "KNNWithMeans"},
     "BiasedMF (ALS)": {"rmse": 0.934, "mae": 0.737, "surprise": "SVD"},
 }
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "load_avg_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
 
 
 def surprise_folds(n: int, n_splits: int = 5, seed: int = 0) -> list[np.ndarray]:

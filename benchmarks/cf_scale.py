@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from _common import machine_details as machine_info  # benchmarks/ is on sys.path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ITEMS_FOR = {100_000: 5_000, 1_000_000: 20_000, 10_000_000: 100_000}
@@ -86,22 +86,6 @@ def child(n: int) -> None:
         "model_mb": round((sim.data.nbytes + sim.indices.nbytes + sim.indptr.nbytes) / 2**20, 1),
         "dense_items_x_items_would_need_mb": round(n_items**2 * 8 / 2**20, 1),
     }))
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import numpy as np
-    import scipy
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__, "platform": platform.platform()}
 
 
 def main() -> None:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from _common import machine_details as machine_info  # benchmarks/ is on sys.path
+
 
 import mtrec_lib as mt
 
@@ -56,19 +55,6 @@ MODELS = {
     "BiasedMF ranked by predicted rating": (mt.cf.BiasedMF, [{}]),
     "EASE": (mt.cf.EASE, [{"lam": lam} for lam in (100, 250, 500, 1000, 2000)]),
 }
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "platform": platform.platform()}
 
 
 def evaluate(model, train, test) -> tuple[dict, float, object]:
