@@ -115,6 +115,15 @@ class MultiTaskModel(keras.Model):
                 logs[f"w_{t}"] = w[i]
         return logs
 
+    def _forward(self, x, y):
+        """Per-task losses and the weighted objective (plus regularisation) of one batch."""
+        outputs = self(x, training=True)
+        losses = self.task_losses(y, outputs)
+        objective = self.weighting.combine(losses)
+        if self.losses:
+            objective = objective + ops.sum(ops.stack(self.losses))
+        return losses, objective
+
     def train_step(self, data):
         import tensorflow as tf  # custom train_step: TensorFlow backend
 
@@ -123,11 +132,7 @@ class MultiTaskModel(keras.Model):
             return self._gradnorm_step(x, y)
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self(x, training=True)
-            losses = self.task_losses(y, outputs)
-            objective = self.weighting.combine(losses)
-            if self.losses:
-                objective = objective + ops.sum(ops.stack(self.losses))
+            losses, objective = self._forward(x, y)
         grads = tape.gradient(objective, variables)
         self.optimizer.apply(grads, variables)
         return self._logs(losses, objective, training=True)
@@ -139,11 +144,7 @@ class MultiTaskModel(keras.Model):
         shared = self.shared_variables()
         kernels = [k for k, _ in shared]
         with tf.GradientTape(persistent=True) as tape:
-            outputs = self(x, training=True)
-            losses = self.task_losses(y, outputs)
-            objective = self.weighting.combine(losses)
-            if self.losses:
-                objective = objective + ops.sum(ops.stack(self.losses))
+            losses, objective = self._forward(x, y)
         grads = tape.gradient(objective, variables)
         norms = []
         for loss in losses:
