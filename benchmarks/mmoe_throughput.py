@@ -1,27 +1,34 @@
 """Training throughput of mtrec_lib's MMoE against DeepCTR's MMOE, same data, same sizes.
 
-    python benchmarks/mmoe_throughput.py                      # DeepCTR from /work/bench-venv
-    python benchmarks/mmoe_throughput.py --deepctr-python /path/to/python --epochs 6 --rounds 2
+    python benchmarks/mmoe_throughput.py                       # both sizes, 10 epochs, 6 rounds
+    python benchmarks/mmoe_throughput.py --sizes small --epochs 6 --rounds 2
+    python benchmarks/mmoe_throughput.py --deepctr-python /path/to/python
 
 Both models train on the same simulated shop log (``mt.data.simulate_shop(2000, 500,
 200_000, seed=0)``: the first 80,000 impressions by time train, the last 80,000 test),
-with the same architecture: 4 experts of 16
-units, linear softmax gates without bias, towers of 8 units, embedding dimension 8, L2
-1e-4 on the embeddings, Adam 3e-3, batch 512. Each side trains ``--epochs`` epochs, in
-``--rounds`` alternating rounds so that load from other processes hits both; an epoch's
-throughput is training rows / wall seconds of that epoch, and the figure is the median
-over all epochs except each run's first (which pays for graph tracing). Round ``r`` seeds
-both models with ``seed + r``; the test AUC per task is the mean over rounds (the test
-log has about 800 clicks and 40 purchases, so one run's purchase AUC moves by a few
-points from seed to seed even on this test log).
+with the same architecture, in two sizes (``SIZES``): *small* is 4 experts of 16 units,
+towers of 8, embeddings of 8, batch 512 (the DeepCTR defaults scaled down to this log);
+*large* is 8 experts of 64, towers of 32, embeddings of 16, batch 1024. Gates are linear
+softmax without bias, L2 1e-4 on the embeddings, Adam 3e-3. The two sides have the same
+parameter count (checked). Each side trains ``--epochs`` epochs per round, in ``--rounds``
+alternating rounds so that load from other processes hits both; round ``r`` seeds both
+models with ``seed + r``.
+
+An epoch's throughput is training rows / wall seconds of that epoch. A round's figure is
+the median over its epochs except the first (which pays for graph tracing), and the
+reported ratio is the median over rounds of ours / DeepCTR in the same round (with the
+lowest and highest round). The test AUC per task is the mean over rounds with its
+standard deviation (the test log has about 800 clicks and 40 purchases, so one run's
+purchase AUC moves by a few points from seed to seed).
 
 DeepCTR needs legacy Keras 2 (``tf-keras``), so it runs in a separate interpreter as a
-subprocess with ``TF_USE_LEGACY_KERAS=1``: ``pip install deepctr==0.9.4 tf-keras==2.21.0``
-into a venv that can also import TensorFlow 2.21. DeepCTR receives label-encoded ids and
-standardised numbers prepared here; mtrec_lib's estimator does its lookups and scaling
-inside the model (so it does strictly more work per batch).
+subprocess with ``TF_USE_LEGACY_KERAS=1``. Without ``--deepctr-python`` the script makes
+that interpreter itself, once: a venv in ``benchmarks/.deepctr-venv`` that sees this
+environment's TensorFlow (a ``.pth`` file) and gets ``deepctr==0.9.4 tf-keras==2.21.0``
+from PyPI. DeepCTR receives label-encoded ids and standardised numbers prepared here;
+mtrec_lib's estimator does its lookups and scaling inside the model.
 
-Writes ``benchmarks/results/mmoe_throughput.json`` and prints a markdown row for
+Writes ``benchmarks/results/mmoe_throughput.json`` and prints markdown rows for
 benchmarks/README.md.
 """
 from __future__ import annotations
@@ -40,12 +47,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LABELS = ("click", "purchase")
 DROP = ("timestamp", "day")  # calendar position of the row; not a feature for a temporal split
-SIZES = dict(num_experts=4, expert_units=16, tower_units=8, embedding_dim=8, batch_size=512,
-             learning_rate=3e-3, l2_embedding=1e-4)
+COMMON = dict(learning_rate=3e-3, l2_embedding=1e-4)
+SIZES = {
+    "small": dict(num_experts=4, expert_units=16, tower_units=8, embedding_dim=8, batch_size=512, **COMMON),
+    "large": dict(num_experts=8, expert_units=64, tower_units=32, embedding_dim=16, batch_size=1024, **COMMON),
+}
+DEEPCTR_VENV = HERE / ".deepctr-venv"
+DEEPCTR_PINS = ("deepctr==0.9.4", "tf-keras==2.21.0")
 
 
 # --------------------------------------------------------------------------- DeepCTR worker
-def deepctr_worker(npz_path: str, epochs: int, seed: int) -> None:
+def deepctr_worker(npz_path: str, epochs: int, seed: int, sizes: dict) -> None:
     """Runs inside the DeepCTR interpreter: train, time epochs, print one JSON line."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
@@ -59,7 +71,7 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int) -> None:
     cat_cols = [str(c) for c in d["cat_cols"]]
     num_cols = [str(c) for c in d["num_cols"]]
     vocab = [int(v) for v in d["vocab"]]
-    cols = ([SparseFeat(c, vocabulary_size=v, embedding_dim=SIZES["embedding_dim"]) for c, v in zip(cat_cols, vocab)]
+    cols = ([SparseFeat(c, vocabulary_size=v, embedding_dim=sizes["embedding_dim"]) for c, v in zip(cat_cols, vocab)]
             + [DenseFeat(c, 1) for c in num_cols])
 
     def inputs(prefix):
@@ -67,11 +79,11 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int) -> None:
         x.update({c: d[f"{prefix}_num"][:, i] for i, c in enumerate(num_cols)})
         return x
 
-    model = MMOE(cols, num_experts=SIZES["num_experts"], expert_dnn_hidden_units=(SIZES["expert_units"],),
-                 tower_dnn_hidden_units=(SIZES["tower_units"],), gate_dnn_hidden_units=(),
-                 l2_reg_embedding=SIZES["l2_embedding"], task_types=["binary", "binary"],
+    model = MMOE(cols, num_experts=sizes["num_experts"], expert_dnn_hidden_units=(sizes["expert_units"],),
+                 tower_dnn_hidden_units=(sizes["tower_units"],), gate_dnn_hidden_units=(),
+                 l2_reg_embedding=sizes["l2_embedding"], task_types=["binary", "binary"],
                  task_names=list(LABELS), seed=seed)
-    model.compile(tf.keras.optimizers.Adam(SIZES["learning_rate"]), loss=["binary_crossentropy"] * 2)
+    model.compile(tf.keras.optimizers.Adam(sizes["learning_rate"]), loss=["binary_crossentropy"] * 2)
     times: list[float] = []
 
     class Timer(tf.keras.callbacks.Callback):
@@ -82,7 +94,7 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int) -> None:
             times.append(time.perf_counter() - self.t)
 
     y_train = [d["train_y"][:, 0], d["train_y"][:, 1]]
-    model.fit(inputs("train"), y_train, batch_size=SIZES["batch_size"], epochs=epochs, shuffle=True,
+    model.fit(inputs("train"), y_train, batch_size=sizes["batch_size"], epochs=epochs, shuffle=True,
               verbose=0, callbacks=[Timer()])
     pred = model.predict(inputs("test"), batch_size=4096, verbose=0)
     auc = {f"{t}_auc": float(roc_auc_score(d["test_y"][:, k], np.asarray(pred[k]).ravel()))
@@ -124,7 +136,7 @@ def encode_for_deepctr(train, test, path: Path) -> None:
              train_y=train[list(LABELS)].to_numpy("float32"), test_y=test[list(LABELS)].to_numpy("float32"))
 
 
-def run_ours(train, test, epochs: int, seed: int) -> dict:
+def run_ours(train, test, epochs: int, seed: int, sizes: dict) -> dict:
     import keras
 
     import mtrec_lib as mt
@@ -139,18 +151,18 @@ def run_ours(train, test, epochs: int, seed: int) -> dict:
             times.append(time.perf_counter() - self.t)
 
     model = mt.MultiTaskLearning(tasks={t: "binary" for t in LABELS}, architecture="mmoe", seed=seed,
-                                 tower_units=(SIZES["tower_units"],),
-                                 **{k: v for k, v in SIZES.items() if k != "tower_units"})
+                                 tower_units=(sizes["tower_units"],),
+                                 **{k: v for k, v in sizes.items() if k != "tower_units"})
     model.fit(train, epochs=epochs, verbose=0, callbacks=[Timer()])
     res = model.evaluate(test)
     return {"epoch_seconds": times, "click_auc": res["click_auc"], "purchase_auc": res["purchase_auc"],
             "params": model.count_params()}
 
 
-def run_deepctr(python: str, npz: Path, epochs: int, seed: int) -> dict:
+def run_deepctr(python: str, npz: Path, epochs: int, seed: int, sizes: dict) -> dict:
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([python, str(Path(__file__).resolve()), "--deepctr-worker", str(npz),
-                           "--epochs", str(epochs), "--seed", str(seed)],
+                           "--epochs", str(epochs), "--seed", str(seed), "--worker-sizes", json.dumps(sizes)],
                           capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     for line in proc.stdout.splitlines():
         if line.startswith("DEEPCTR_RESULT "):
@@ -165,17 +177,75 @@ def deepctr_versions(python: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def deepctr_python() -> str:
+    """The interpreter of ``benchmarks/.deepctr-venv``, made on first use (needs PyPI)."""
+    python = DEEPCTR_VENV / "bin" / "python"
+    if not python.exists():
+        import sysconfig
+        import venv
+
+        print(f"making {DEEPCTR_VENV.relative_to(ROOT)} with {' '.join(DEEPCTR_PINS)} ...", flush=True)
+        venv.create(DEEPCTR_VENV, with_pip=True)
+        # The new venv sees this environment's packages (TensorFlow 2.21, scikit-learn)
+        # through a .pth file, so only DeepCTR and tf-keras are downloaded.
+        purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        Path(purelib, "_mtrec_main_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *DEEPCTR_PINS], check=True)
+    return str(python)
+
+
+def compare(name: str, sizes: dict, train, test, npz: Path, args) -> dict:
+    """Alternate ``args.rounds`` rounds of ours and DeepCTR at one size; the figures."""
+    ours, theirs = [], []
+    for r in range(args.rounds):
+        print(f"{name} round {r + 1}/{args.rounds}: mtrec_lib MMoE, then DeepCTR MMOE ...", flush=True)
+        ours.append(run_ours(train, test, args.epochs, args.seed + r, sizes))
+        theirs.append(run_deepctr(args.python, npz, args.epochs, args.seed + r, sizes))
+    if ours[0]["params"] != theirs[0]["params"]:
+        raise RuntimeError(f"{name}: parameter counts differ ({ours[0]['params']} vs {theirs[0]['params']}); "
+                           "the two models are not the same architecture.")
+
+    def throughput(run):  # median epoch after the first (tracing) epoch
+        return len(train) / statistics.median(run["epoch_seconds"][1:])
+
+    ratios = [throughput(a) / throughput(b) for a, b in zip(ours, theirs)]
+
+    def auc(runs, task):
+        values = [r[f"{task}_auc"] for r in runs]
+        return {"mean": round(statistics.fmean(values), 4), "sd": round(statistics.stdev(values), 4),
+                "per_round": [round(v, 4) for v in values]}
+    return {
+        "sizes": sizes, "params": ours[0]["params"],
+        "mtrec_examples_per_second": round(statistics.median(throughput(r) for r in ours)),
+        "deepctr_examples_per_second": round(statistics.median(throughput(r) for r in theirs)),
+        "throughput_ratio_median": round(statistics.median(ratios), 3),
+        "throughput_ratio_min": round(min(ratios), 3), "throughput_ratio_max": round(max(ratios), 3),
+        "throughput_ratio_per_round": [round(x, 3) for x in ratios],
+        "mtrec_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in ours],
+        "deepctr_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in theirs],
+        **{f"{side}_{task}_auc": auc(runs, task) for side, runs in (("mtrec", ours), ("deepctr", theirs))
+           for task in LABELS},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--deepctr-python", default=os.environ.get("MTREC_BENCH_PYTHON", "/work/bench-venv/bin/python"))
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--deepctr-python", default=os.environ.get("MTREC_BENCH_PYTHON"),
+                    help="an interpreter with deepctr 0.9.4 and tf-keras (default: make benchmarks/.deepctr-venv)")
+    ap.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=list(SIZES))
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--deepctr-worker", metavar="NPZ", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-sizes", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.deepctr_worker:
-        deepctr_worker(args.deepctr_worker, args.epochs, args.seed)
+        deepctr_worker(args.deepctr_worker, args.epochs, args.seed, json.loads(args.worker_sizes))
         return
+    if args.rounds < 2 or args.epochs < 2:
+        ap.error("--rounds and --epochs must be at least 2 (the first epoch of each run is not timed)")
+    args.python = args.deepctr_python or deepctr_python()
 
     sys.path.insert(0, str(HERE))
     from _common import write_results
@@ -184,59 +254,31 @@ def main() -> None:
     import tensorflow as tf
 
     train, test = make_data(args.seed)
-    ours_runs, theirs_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "shop.npz"
         encode_for_deepctr(train, test, npz)
-        for r in range(args.rounds):
-            print(f"round {r + 1}/{args.rounds}: mtrec_lib MMoE ...", flush=True)
-            ours_runs.append(run_ours(train, test, args.epochs, args.seed + r))
-            print(f"round {r + 1}/{args.rounds}: DeepCTR MMOE ...", flush=True)
-            theirs_runs.append(run_deepctr(args.deepctr_python, npz, args.epochs, args.seed + r))
-
-    def median_throughput(runs):
-        secs = [s for run in runs for s in run["epoch_seconds"][1:]]
-        return len(train) / statistics.median(secs)
-
-    def best_throughput(runs):
-        return len(train) / min(s for run in runs for s in run["epoch_seconds"][1:])
-
-    ours_tp, theirs_tp = median_throughput(ours_runs), median_throughput(theirs_runs)
-
-    def mean_auc(runs, task):
-        return round(statistics.fmean(r[f"{task}_auc"] for r in runs), 4)
+        results = {name: compare(name, SIZES[name], train, test, npz, args) for name in args.sizes}
     figures = {
         "train_rows": len(train), "test_rows": len(test), "epochs": args.epochs, "rounds": args.rounds,
-        "sizes": SIZES,
-        "mtrec_examples_per_second": round(ours_tp),
-        "deepctr_examples_per_second": round(theirs_tp),
-        "throughput_ratio": round(ours_tp / theirs_tp, 3),
-        # fastest epoch of each side: less sensitive to other processes on a shared machine
-        "mtrec_best_epoch_examples_per_second": round(best_throughput(ours_runs)),
-        "deepctr_best_epoch_examples_per_second": round(best_throughput(theirs_runs)),
-        "best_epoch_ratio": round(best_throughput(ours_runs) / best_throughput(theirs_runs), 3),
-        "mtrec_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in ours_runs],
-        "deepctr_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in theirs_runs],
-        "mtrec_click_auc": mean_auc(ours_runs, "click"), "deepctr_click_auc": mean_auc(theirs_runs, "click"),
-        "mtrec_purchase_auc": mean_auc(ours_runs, "purchase"),
-        "deepctr_purchase_auc": mean_auc(theirs_runs, "purchase"),
-        "mtrec_auc_per_round": [[round(r["click_auc"], 4), round(r["purchase_auc"], 4)] for r in ours_runs],
-        "deepctr_auc_per_round": [[round(r["click_auc"], 4), round(r["purchase_auc"], 4)] for r in theirs_runs],
-        "mtrec_params": ours_runs[0]["params"], "deepctr_params": theirs_runs[0]["params"],
+        "results": results,
         "versions": {"mtrec": {"tensorflow": tf.__version__, "keras": keras.__version__},
-                     "deepctr_env": deepctr_versions(args.deepctr_python)},
+                     "deepctr_env": deepctr_versions(args.python)},
     }
     path = write_results("mmoe_throughput", figures)
     print(json.dumps(figures, indent=1))
     print(f"wrote {path.relative_to(ROOT)}")
-    print("\n| benchmark | ours (examples/s, median epoch) | DeepCTR 0.9.4 (examples/s) | ratio (median / best epoch) "
+    print("\n| size | ours (examples/s) | DeepCTR 0.9.4 (examples/s) | ratio: median over rounds (min-max) "
           "| click AUC ours / DeepCTR | purchase AUC ours / DeepCTR |")
     print("|---|---|---|---|---|---|")
-    print(f"| MMoE training throughput (shop, 80k training rows, 4x16 experts, batch 512, CPU) "
-          f"| {figures['mtrec_examples_per_second']:,} | {figures['deepctr_examples_per_second']:,} "
-          f"| {figures['throughput_ratio']:.2f} / {figures['best_epoch_ratio']:.2f} "
-          f"| {figures['mtrec_click_auc']:.3f} / {figures['deepctr_click_auc']:.3f} "
-          f"| {figures['mtrec_purchase_auc']:.3f} / {figures['deepctr_purchase_auc']:.3f} |")
+    for name, f in results.items():
+        def auc(side, task):
+            a = f[f"{side}_{task}_auc"]
+            return f"{a['mean']:.3f} ± {a['sd']:.3f}"
+        print(f"| {name} ({f['params']:,} parameters) | {f['mtrec_examples_per_second']:,} "
+              f"| {f['deepctr_examples_per_second']:,} | {f['throughput_ratio_median']:.2f} "
+              f"({f['throughput_ratio_min']:.2f}-{f['throughput_ratio_max']:.2f}) "
+              f"| {auc('mtrec', 'click')} / {auc('deepctr', 'click')} "
+              f"| {auc('mtrec', 'purchase')} / {auc('deepctr', 'purchase')} |")
 
 
 if __name__ == "__main__":
