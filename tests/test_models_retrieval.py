@@ -145,8 +145,18 @@ def test_same_seed_same_numbers(data):
     train, test = data
     a = JointRetrievalRating(epochs=2, **FAST).fit(train)
     b = JointRetrievalRating(epochs=2, **FAST).fit(train)
-    assert a.history_ == b.history_
+    # Training is bit for bit the same: weights and predictions.
+    np.testing.assert_array_equal(a.user_embeddings(), b.user_embeddings())
+    np.testing.assert_array_equal(a.item_embeddings(), b.item_embeddings())
     np.testing.assert_array_equal(a.predict_rating(test), b.predict_rating(test))
+    # The logged epoch losses are sums over each batch, and TensorFlow's CPU sum kernels can
+    # round the last bit differently depending on where a buffer lands in memory (measured:
+    # allocating unrelated tensors between two fits changes the logged loss by 1-2 float32
+    # ulps in about a quarter of trials, while weights and predictions stay identical).
+    # Their gradients do not depend on the summation order, so training is unaffected.
+    assert a.history_.keys() == b.history_.keys()
+    for key in a.history_:
+        np.testing.assert_allclose(a.history_[key], b.history_[key], rtol=1e-6, err_msg=key)
     c = JointRetrievalRating(epochs=2, **{**FAST, "seed": 1}).fit(train)
     assert not np.allclose(a.predict_rating(test), c.predict_rating(test))
 

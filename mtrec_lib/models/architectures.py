@@ -63,7 +63,8 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "learning_rate": 3e-3,
     "batch_size": 512,
     "epochs": 5,
-    "patience": 2,                 # early stopping on val_loss when validation_data is given
+    "patience": 2,                 # early stopping when validation_data is given (0: off)
+    "monitor": "val_loss",         # what it watches: "val_loss", "val_objective" or "val_<task>_loss"
     "gradnorm_alpha": 1.5,
     "gradnorm_lr": 0.01,
     "deterministic": True,         # tf op determinism: same seed, same numbers

@@ -18,6 +18,9 @@ Examples
 ['click', 'purchase']
 >>> sorted(model.evaluate(df))
 ['click_auc', 'click_logloss', 'purchase_auc', 'purchase_logloss']
+>>> model = model.partial_fit(df.sample(100, random_state=0))   # warm start: one more pass on new rows
+>>> len(model.history_["loss"])
+2
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ TASK_TYPES = ("binary", "regression")
 _CORE_PARAMS = ("tasks", "architecture", "features", "loss_weights", "seed")
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
+_OPTIMIZER_FILE = "optimizer.npz"  # optimiser state (Adam's step count and moments), for partial_fit
 # Several optimiser steps per compiled call: trims Keras' per-step Python overhead, which
 # is a large share of a 2-3 ms step on two cores. Progress bars update every this many steps.
 _STEPS_PER_EXECUTION = 16
@@ -82,7 +86,12 @@ class MultiTaskLearning:
     **hyperparameters
         Any key of :data:`~mtrec_lib.models.architectures.DEFAULT_HYPERPARAMETERS`, e.g.
         ``num_experts=4, expert_units=16, tower_units=(8,), embedding_dim=8,
-        batch_size=512, epochs=5, learning_rate=3e-3, patience=2``.
+        batch_size=512, epochs=5, learning_rate=3e-3, patience=2, monitor="val_loss"``.
+        ``patience`` and ``monitor`` set early stopping when ``fit`` gets
+        ``validation_data`` (``patience=0`` turns it off). ``monitor`` is the validation
+        log it watches: ``"val_loss"`` (plain sum of the task losses, the default),
+        ``"val_objective"`` (the weighted loss that training minimises) or
+        ``"val_<task>_loss"`` for one task, e.g. ``"val_purchase_loss"``.
 
     Attributes
     ----------
@@ -92,10 +101,16 @@ class MultiTaskLearning:
     model_ : MultiTaskModel
         The training wrapper around the core (custom ``train_step``, loss weighting).
     history_ : dict
-        Per-epoch logs of the last ``fit`` (Keras ``History.history``).
+        Per-epoch logs (Keras ``History.history``, a dict of lists): those of the last
+        ``fit``, followed by the epochs of every ``partial_fit`` since. A log that only some
+        calls write (``val_loss`` of a fit with validation data) holds NaN for the others'
+        epochs, so every list has one entry per epoch.
     feature_spec_ : FeatureSpec
     fit_seconds_ : float
-        Wall time of the last ``fit``.
+        Wall time spent training the current weights: the last ``fit`` plus every
+        ``partial_fit`` since.
+    n_fit_calls_ : int
+        Calls that trained the current weights: 1 after ``fit``, one more per ``partial_fit``.
     """
 
     def __init__(self, tasks: Mapping[str, str] | None = None, architecture: str = "mmoe",
@@ -193,7 +208,10 @@ class MultiTaskLearning:
                              "Use None, a dict or 'uncertainty'.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {self.seed!r}.")
-        return tasks, self._hyperparameters()
+        hp = self._hyperparameters()
+        # Checked on every fit, with or without validation data, so that a typo shows at once.
+        check_choice(hp["monitor"], "monitor", ["val_loss", "val_objective", *(f"val_{t}_loss" for t in tasks)])
+        return tasks, hp
 
     def _prepare(self, df, name, tasks, labels: bool):
         if not isinstance(df, pd.DataFrame):
@@ -235,17 +253,18 @@ class MultiTaskLearning:
         epochs : int, optional
             Overrides the ``epochs`` hyperparameter.
         validation_data : DataFrame, optional
-            Held-out rows with labels; enables early stopping on ``val_loss`` with the
-            ``patience`` hyperparameter (best weights restored).
+            Held-out rows with labels; enables early stopping on the ``monitor``
+            hyperparameter (default ``val_loss``) with the ``patience`` hyperparameter
+            (best weights restored).
         verbose : "auto", 0, 1 or 2
             Keras progress output; 0 is quiet.
         callbacks : list of keras callbacks, optional
-        """
-        import keras
-        import tensorflow as tf
 
-        from mtrec_lib.models.losses import make_weighting
-        from mtrec_lib.models.training import FusedAdam, MultiTaskModel
+        See Also
+        --------
+        partial_fit : continue training the fitted weights on new rows (warm start).
+        """
+        import tensorflow as tf
 
         if isinstance(data, tf.data.Dataset):
             if y is not None or validation_data is not None:
@@ -266,18 +285,31 @@ class MultiTaskLearning:
             if not isinstance(y, pd.DataFrame) or not isinstance(data, pd.DataFrame) or len(y) != len(data):
                 raise ValueError("fit(data, y): y must be a DataFrame of label columns with as many rows as data.")
             data = pd.concat([data.reset_index(drop=True), y.reset_index(drop=True)], axis=1)
-        if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"fit(data): expected a pandas DataFrame, got {type(data).__name__}. "
-                            "Wrap your data with pd.DataFrame(...).")
-        check_frame(data, "fit(data)")
-        self._check_labels(data, "fit(data)", tasks)
         epochs = hp["epochs"] if epochs is None else check_positive_int(epochs, "epochs")
+        return self._fit_frame(data, "fit(data)", tasks, hp, epochs=epochs, validation_data=validation_data,
+                               verbose=verbose, callbacks=callbacks, batch_size=int(hp["batch_size"]),
+                               shuffle_seed=int(self.seed))
+
+    def _fit_frame(self, data, name: str, tasks: dict[str, str], hp: dict[str, Any], *, epochs: int,
+                   validation_data, verbose, callbacks, batch_size: int, shuffle_seed: int) -> MultiTaskLearning:
+        """Build a new network and train it on a DataFrame: ``fit`` and the first ``partial_fit``."""
+        import keras
+        import tensorflow as tf
+
+        from mtrec_lib.models.losses import make_weighting
+        from mtrec_lib.models.training import MultiTaskModel
+
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"{name}: expected a pandas DataFrame, got {type(data).__name__}. "
+                            "Wrap your data with pd.DataFrame(...).")
+        check_frame(data, name)
+        self._check_labels(data, name, tasks)
 
         keras.utils.set_random_seed(int(self.seed))
         if hp["deterministic"]:
             tf.config.experimental.enable_op_determinism()
         self.feature_spec_ = FeatureSpec.infer(data, self.features, exclude=list(tasks))
-        arrays, labels = self._prepare(data, "fit(data)", tasks, labels=True)
+        arrays, labels = self._prepare(data, name, tasks, labels=True)
         network, info = build_network(self.architecture, tasks, self.feature_spec_, arrays, hp)
         # Lookups and scaling run once here, not in every training step; the saved network
         # still carries them (network = preprocess -> core).
@@ -285,18 +317,16 @@ class MultiTaskLearning:
         val = None
         if validation_data is not None:
             v_arrays, v_labels = self._prepare(validation_data, "fit(validation_data)", tasks, labels=True)
-            val = make_dataset(_run_chunks(preprocess, v_arrays), v_labels, max(hp["batch_size"], 4096))
+            val = _frame_dataset(preprocess, v_arrays, v_labels, max(batch_size, 4096))
         weighting = make_weighting(self.loss_weights, list(tasks), list(tasks.values()),
                                    hp["gradnorm_alpha"], hp["gradnorm_lr"])
         model = MultiTaskModel(core, tasks, weighting, shared_layer=info["shared_layer"],
                                loss_outputs=info["loss_outputs"])
-        model.compile(optimizer=FusedAdam(float(hp["learning_rate"])), jit_compile=False,
-                      steps_per_execution=_STEPS_PER_EXECUTION)
-        train = make_dataset(_run_chunks(preprocess, arrays), labels, hp["batch_size"], shuffle=True,
-                             seed=int(self.seed))
+        _compile(model, hp)
+        train = _frame_dataset(preprocess, arrays, labels, batch_size, shuffle=True, seed=shuffle_seed)
         cbs = list(callbacks or [])
         if val is not None and hp["patience"]:
-            cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(hp["patience"]),
+            cbs.append(keras.callbacks.EarlyStopping(monitor=hp["monitor"], mode="min", patience=int(hp["patience"]),
                                                      restore_best_weights=True))
         start = time.perf_counter()
         history = model.fit(train, epochs=epochs, validation_data=val, verbose=verbose, callbacks=cbs,
@@ -306,9 +336,110 @@ class MultiTaskLearning:
         self.network_ = network
         self.network_info_ = info
         self.tasks_ = tasks
-        self.history_ = {k: [float(x) for x in v] for k, v in history.history.items()}
+        self.history_ = _extend_history({}, history.history)
+        self.n_fit_calls_ = 1
         self.n_features_in_ = len(self.feature_spec_.columns)
         self.feature_names_in_ = np.asarray(self.feature_spec_.columns, dtype=object)
+        return self
+
+    # ------------------------------------------------------------ partial_fit
+    def partial_fit(self, data: pd.DataFrame, epochs: int = 1, batch_size: int | None = None,
+                    seed: int | None = None, verbose: Any = 0, callbacks: list | None = None) -> MultiTaskLearning:
+        """Continue training on new rows (warm start, 热启动); returns ``self``.
+
+        scikit-learn's ``partial_fit`` convention: on an estimator that is not fitted yet
+        this is ``fit(data, epochs=epochs)``; afterwards every call trains the *same*
+        weights further, for ``epochs`` passes over ``data`` only, with the same optimiser
+        and its state (Adam's step count and moment estimates, and GradNorm's weights and
+        their optimiser, or the learned uncertainty weights), as if training had not stopped.
+
+        What the first fit decided stays fixed: the feature columns, the vocabularies and
+        the scaling of numeric columns (means and variances of the first fit's data). An id
+        first seen after that fit falls into its column's out-of-vocabulary bucket, shared
+        by all unseen ids, for as long as the model is only updated; a refit with ``fit``
+        rebuilds vocabularies and scaling.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Feature columns of the first fit and a label column for every task; the same
+            checks as ``fit`` apply (a ``ValueError`` names a missing column, NaN, a label
+            outside {0, 1} for a binary task, ...).
+        epochs : int, default 1
+            Passes over ``data``.
+        batch_size : int, optional
+            Default: the ``batch_size`` hyperparameter.
+        seed : int, optional
+            Seeds the shuffling of ``data`` (dropout continues its own random stream).
+            Default: the estimator's ``seed`` plus :attr:`n_fit_calls_`, the number of calls
+            that trained the current weights so far: ``seed + 1``, ``seed + 2``, ... for
+            successive calls after ``fit``, so repeated calls do not repeat one order, and
+            two runs of the same calls give the same numbers. (On an unfitted estimator the
+            default is ``seed`` itself, so that the first call equals ``fit``.)
+        verbose : 0, 1, 2 or "auto", default 0
+            Keras progress output; 0 is quiet.
+        callbacks : list of keras callbacks, optional
+
+        Returns
+        -------
+        self
+            ``history_`` gains one entry per new epoch, ``fit_seconds_`` the time taken and
+            ``n_fit_calls_`` one.
+
+        Raises
+        ------
+        ValueError
+            Bad input (naming the column), or a model that cannot continue training: one
+            loaded from a save without optimiser state (written before ``save`` stored it),
+            or one trained under a ``tf.distribute`` strategy (save and load it first).
+
+        Examples
+        --------
+        >>> import mtrec_lib as mt
+        >>> log = mt.data.simulate_shop(n_users=50, n_items=20, n_impressions=1200, seed=0).data
+        >>> first, later = log[log["day"] < 20], log[log["day"] >= 20]
+        >>> model = mt.MultiTaskLearning(epochs=2, seed=0).fit(first, verbose=0)
+        >>> for day, rows in later.groupby("day"):       # one update per day of new logs
+        ...     model = model.partial_fit(rows, batch_size=128)
+        >>> len(model.history_["loss"]), model.n_fit_calls_
+        (12, 11)
+        """
+        import tensorflow as tf
+
+        name = "partial_fit(data)"
+        epochs = check_positive_int(epochs, "epochs")
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size")
+        if seed is not None:
+            seed = check_positive_int(seed, "seed", minimum=0)
+        if not hasattr(self, "model_"):
+            tasks, hp = self._validate_setup()
+            return self._fit_frame(data, name, tasks, hp, epochs=epochs, validation_data=None, verbose=verbose,
+                                   callbacks=callbacks, batch_size=batch_size or int(hp["batch_size"]),
+                                   shuffle_seed=int(self.seed) if seed is None else seed)
+        model = self.model_
+        if not model.compiled:
+            raise ValueError("partial_fit: this model was loaded from a save without optimiser state (saved "
+                             f"before save() wrote {_OPTIMIZER_FILE}), so training cannot continue where it "
+                             "stopped. Refit it with fit(data), then save it again.")
+        if model.distribute_strategy is not tf.distribute.get_strategy():
+            raise ValueError("partial_fit: this model was trained under a tf.distribute strategy, which "
+                             "partial_fit does not use. Save it and load it (model.save(path); "
+                             "MultiTaskLearning.load(path)) to continue training in one process.")
+        hp = self._hyperparameters()
+        arrays, labels = self._prepare(data, name, self.tasks_, labels=True)
+        # fit(DataFrame) and load() train the core on preprocessed inputs; fit(dataset) trains
+        # the whole network (lookups included) on raw ones.
+        preprocess = None if model.network is self.network_ else self.network_.get_layer("preprocess")
+        calls = int(getattr(self, "n_fit_calls_", 1))
+        train = _frame_dataset(preprocess, arrays, labels, batch_size or int(hp["batch_size"]), shuffle=True,
+                               seed=int(self.seed) + calls if seed is None else seed)
+        start = time.perf_counter()
+        history = model.fit(train, epochs=epochs, verbose=verbose, callbacks=list(callbacks or []),
+                            shuffle=False)  # make_dataset already shuffles, seeded
+        self.fit_seconds_ = float(getattr(self, "fit_seconds_", 0.0)) + time.perf_counter() - start
+        self.history_ = _extend_history(getattr(self, "history_", {}), history.history)
+        self.n_fit_calls_ = calls + 1
         return self
 
     # ---------------------------------------------------------------- predict
@@ -402,12 +533,19 @@ class MultiTaskLearning:
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike) -> None:
-        """Save to the folder ``path``: ``model.keras`` (network with its preprocessing) and
-        ``estimator.json`` (parameters, feature spec, loss-weighting state, history)."""
+        """Save to the folder ``path``: ``model.keras`` (network with its preprocessing),
+        ``estimator.json`` (parameters, feature spec, loss-weighting state, history) and
+        ``optimizer.npz`` (the optimisers' state, so that a loaded model can ``partial_fit``
+        on exactly as the saved one would)."""
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.network_.save(path / _MODEL_FILE)
+        state = _optimizer_state(self.model_)
+        if state:
+            np.savez(path / _OPTIMIZER_FILE, **state)
+        else:  # a model loaded from an older save has none; do not leave a stale file behind
+            (path / _OPTIMIZER_FILE).unlink(missing_ok=True)
         meta = {
             "format": "mtrec_lib.MultiTaskLearning/1",
             "params": _jsonable(self.get_params()),
@@ -417,12 +555,17 @@ class MultiTaskLearning:
             "weighting_state": self.model_.weighting.get_state(),
             "history_": self.history_,
             "fit_seconds_": self.fit_seconds_,
+            "n_fit_calls_": getattr(self, "n_fit_calls_", 1),
         }
         (path / _META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultiTaskLearning:
-        """Load an estimator written by :meth:`save`; predictions are identical."""
+        """Load an estimator written by :meth:`save`; predictions are identical.
+
+        The training model is compiled with the saved optimiser state, so ``partial_fit``
+        continues as it would have on the saved estimator.
+        """
         import keras
 
         from mtrec_lib.models import layers as _layers  # noqa: F401  (registers custom layers)
@@ -452,11 +595,76 @@ class MultiTaskLearning:
         est.network_ = network
         est.model_ = MultiTaskModel(network.get_layer("core"), est.tasks_, weighting, shared_layer=est.network_info_["shared_layer"],
                                     loss_outputs=est.network_info_["loss_outputs"])
+        if (path / _OPTIMIZER_FILE).exists():  # absent in saves written before it was stored
+            _compile(est.model_, hp)
+            with np.load(path / _OPTIMIZER_FILE, allow_pickle=False) as f:
+                _restore_optimizer_state(est.model_, dict(f), str(path / _OPTIMIZER_FILE))
         est.history_ = meta["history_"]
         est.fit_seconds_ = meta["fit_seconds_"]
+        est.n_fit_calls_ = int(meta.get("n_fit_calls_", 1))
         est.n_features_in_ = len(est.feature_spec_.columns)
         est.feature_names_in_ = np.asarray(est.feature_spec_.columns, dtype=object)
         return est
+
+
+def _compile(model, hp: Mapping[str, Any]) -> None:
+    """Compile the training model: the one optimiser set-up of ``fit`` and ``load``."""
+    from mtrec_lib.models.training import FusedAdam
+
+    model.compile(optimizer=FusedAdam(float(hp["learning_rate"])), jit_compile=False,
+                  steps_per_execution=_STEPS_PER_EXECUTION)
+
+
+def _frame_dataset(preprocess, arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray] | None,
+                   batch_size: int, shuffle: bool = False, seed: int = 0):
+    """Input arrays -> the ``preprocess`` model (lookups, scaling; skipped if ``None``) -> batches.
+
+    ``fit`` and ``partial_fit`` train the core on inputs preprocessed once up front.
+    """
+    inputs = arrays if preprocess is None else _run_chunks(preprocess, arrays)
+    return make_dataset(inputs, labels, batch_size, shuffle=shuffle, seed=seed)
+
+
+def _extend_history(history: Mapping[str, list], new: Mapping[str, Any]) -> dict[str, list[float]]:
+    """``history`` followed by the epochs of ``new``; a key missing on one side is NaN there."""
+    n_old = max((len(v) for v in history.values()), default=0)
+    n_new = max((len(v) for v in new.values()), default=0)
+    out = {}
+    for k in dict.fromkeys([*history, *new]):
+        old = [float(x) for x in history.get(k, [])]
+        added = [float(x) for x in new.get(k, [])]
+        out[k] = old + [float("nan")] * (n_old - len(old)) + added + [float("nan")] * (n_new - len(added))
+    return out
+
+
+def _optimizers(model) -> dict:
+    """The training model's optimisers: Keras' (if compiled) and GradNorm's own (if any)."""
+    found = {"model": model.optimizer if model.compiled else None,
+             "weighting": getattr(model.weighting, "optimizer", None)}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _optimizer_state(model) -> dict[str, np.ndarray]:
+    """Every optimiser variable (step count, learning rate, moments), keyed ``<optimiser>_<index>``."""
+    if not model.compiled or not model.optimizer.built:
+        return {}
+    return {f"{k}_{i:04d}": np.asarray(v.numpy()) for k, opt in _optimizers(model).items()
+            for i, v in enumerate(opt.variables)}
+
+
+def _restore_optimizer_state(model, state: Mapping[str, np.ndarray], where: str) -> None:
+    """Assign a state written by :func:`_optimizer_state` to a compiled training model."""
+    model.optimizer.build(model.trainable_variables)  # the variables to assign to
+    for k, opt in _optimizers(model).items():
+        keys = sorted(key for key in state if key.startswith(f"{k}_"))
+        variables = opt.variables
+        if len(keys) != len(variables) or any(tuple(state[key].shape) != tuple(v.shape)
+                                              for key, v in zip(keys, variables)):
+            raise ValueError(f"{where}: the saved optimiser state does not match the network "
+                             f"({len(keys)} arrays for {len(variables)} optimiser variables); the folder "
+                             "mixes files of different saves. Save the model again.")
+        for key, v in zip(keys, variables):
+            v.assign(state[key])
 
 
 def _run_chunks(model, arrays: Mapping[str, np.ndarray], chunk: int = 32768) -> dict[str, np.ndarray]:

@@ -287,7 +287,9 @@ class JointRetrievalRating:
         Rows scored at once in :meth:`evaluate` and :meth:`recommend` (memory only).
     deterministic : bool, default True
         Turn on TensorFlow op determinism (process-wide) so the same seed gives the
-        same numbers on the same machine.
+        same weights and predictions on the same machine. The losses logged in
+        ``history_`` can still differ in the last float32 bit between two fits in one
+        process (TensorFlow's CPU sums round by memory layout); training does not.
     seed : int, default 0
         Seeds the weights (``keras.utils.set_random_seed``) and the per-epoch shuffle.
 

@@ -121,6 +121,7 @@ def _finish(estimator, tasks, spec, network, info, model, history: dict, seconds
     estimator.tasks_ = tasks
     estimator.history_ = {k: [float(x) for x in v] for k, v in history.items()}
     estimator.fit_seconds_ = seconds
+    estimator.n_fit_calls_ = 1
     estimator.n_features_in_ = len(spec.columns)
     estimator.feature_names_in_ = np.asarray(spec.columns, dtype=object)
     return estimator
