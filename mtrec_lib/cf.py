@@ -249,6 +249,23 @@ def similarity_matrix(
 # ---------------------------------------------------------------------------
 # Top-N interface shared by every model that can rank items
 # ---------------------------------------------------------------------------
+def _top_n_indices(scores: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of each row's ``n`` highest scores, ties at the cut broken by column order.
+
+    ``argpartition`` alone keeps an arbitrary subset of the items tied with the ``n``-th
+    score (a cold user scores many items 0): the list would then depend on numpy's
+    selection algorithm. Rows with such a tie are redone with a stable choice: every item
+    above the cut, then the tied items with the lowest column indices.
+    """
+    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    cut = np.take_along_axis(scores, top, axis=1).min(axis=1)
+    tied_rows = np.flatnonzero((scores >= cut[:, None]).sum(axis=1) > n)
+    for r in tied_rows:
+        cand = np.flatnonzero(scores[r] >= cut[r])
+        top[r] = cand[np.lexsort((cand, -scores[r, cand]))][:n]
+    return top
+
+
 class _TopN:
     """``recommend`` for models that define ``_score(user_codes) -> (len, n_items)`` scores."""
 
@@ -300,7 +317,7 @@ class _TopN:
                 rows = np.flatnonzero(known)[np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))]
                 scores[rows, seen.indices] = -np.inf
             if n < n_items:
-                top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+                top = _top_n_indices(scores, n)
             else:
                 top = np.tile(np.arange(n_items), (len(c), 1))
             top_s = np.take_along_axis(scores, top, axis=1)

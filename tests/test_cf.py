@@ -371,3 +371,19 @@ def test_movielens_100k_reference_numbers():
     recs = cf.EASE(lam=500).fit(tr).recommend(te.user_id.unique(), n=10)
     assert metrics.precision_at_k(recs, te, 10) >= 0.412
     assert metrics.ndcg_at_k(recs, te, 10) >= 0.475
+
+
+def test_ties_at_the_cut_go_to_the_earlier_items():
+    # Items 10..15 are each bought by one user, so Popularity scores them all 1: a list of 3
+    # must take the three earliest in the model's item order, whatever numpy's selection does.
+    train = pd.DataFrame({"user_id": [0, 1, 2, 3, 4, 5, 6, 6], "item_id": [15, 14, 13, 12, 11, 10, 10, 99]})
+    model = cf.Popularity().fit(train)
+    order = list(model.item_ids_)
+    recs = model.recommend([7], n=3)                       # an unseen user: most popular items
+    assert recs.item_id.tolist()[0] == 10                  # bought twice: first
+    tied = [i for i in order if i not in (10,)][:2]        # then the two earliest of the ties
+    assert recs.item_id.tolist()[1:] == tied
+    # The same choice from the helper on a hand example, with -inf (excluded) entries.
+    from mtrec_lib.cf import _top_n_indices
+    scores = np.array([[0.0, 1.0, 1.0, 1.0, -np.inf], [5.0, 0.0, 0.0, 0.0, 0.0]])
+    assert _top_n_indices(scores, 2).tolist() == [[1, 2], [0, 1]]
