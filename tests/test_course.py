@@ -331,3 +331,9 @@ def test_grades_csv_has_one_row_per_student_and_assignment(graded):
         assert rows["reference", name] == sum(_points(name).values())
         assert rows["untouched", name] == 0.0
     assert "reference" in graded["stdout"]   # the summary table is printed
+
+
+def test_course_guide_lists_every_exercise_page():
+    guide = (ROOT / "book" / "course_guide.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"\{doc\}`/notebooks/([^/`]+)/90_exercises`", guide))
+    assert listed == set(ASSIGNMENTS), f"missing: {sorted(set(ASSIGNMENTS) - listed)}"
