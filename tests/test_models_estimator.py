@@ -1,4 +1,4 @@
-"""MultiTaskLearning: fit/predict/evaluate on DataFrames, determinism, save/load, gates, params."""
+"""MultiTaskLearning: fit/predict/evaluate on DataFrames, determinism, save/load, gates, params, partial_fit."""
 from __future__ import annotations
 
 import numpy as np
@@ -136,6 +136,27 @@ def test_validation_data_and_early_stopping(shop):
     assert val_loss == pytest.approx(h["val_loss"][best], rel=1e-3)
 
 
+def test_early_stopping_can_monitor_one_task(shop):
+    train, val = shop.iloc[:1000], shop.iloc[1000:]
+    kw = dict(tasks=TASKS, epochs=20, patience=2, learning_rate=0.02, batch_size=128)
+    model = MultiTaskLearning(monitor="val_purchase_loss", **kw).fit(train, validation_data=val, verbose=0)
+    h = model.history_
+    best = int(np.argmin(h["val_purchase_loss"]))
+    # stopped `patience` epochs after the best purchase loss ...
+    assert len(h["loss"]) == best + 1 + 2 < 20
+    # ... which is not the best epoch of the summed loss, so the monitor made the difference
+    assert int(np.argmin(h["val_loss"])) != best, "fixture no longer separates the two monitors"
+    from mtrec_lib.models.losses import task_loss
+    p = model.predict(val)  # best weights restored: the purchase loss of the best epoch
+    purchase = float(task_loss("binary", val["purchase"].to_numpy("float32")[:, None],
+                               p["purchase"].to_numpy("float32")[:, None]))
+    assert purchase == pytest.approx(h["val_purchase_loss"][best], rel=1e-3)
+    # the default still watches the sum, and the monitor travels with the parameters
+    default = MultiTaskLearning(**kw).fit(train, validation_data=val, verbose=0).history_
+    assert len(default["loss"]) == int(np.argmin(default["val_loss"])) + 1 + 2
+    assert model.get_params()["monitor"] == "val_purchase_loss" and "monitor='val_purchase_loss'" in repr(model)
+
+
 def test_verbose_zero_is_quiet(shop, capsys):
     MultiTaskLearning(tasks=TASKS, epochs=1).fit(shop, verbose=0)
     assert capsys.readouterr().out == ""
@@ -170,3 +191,141 @@ def test_uncertainty_weights_move(shop):
     assert not np.allclose(w, 1.0)
     s = model.model_.weighting.log_vars.numpy()
     np.testing.assert_allclose(w, np.exp(-s), rtol=1e-5)  # binary tasks: weight e^{-s}
+
+
+# --------------------------------------------------------------------------- partial_fit (warm start)
+@pytest.fixture(scope="module")
+def new_day(shop):
+    # New rows: another shop (other tastes) over the same ids, plus users 60-79 never seen by fit.
+    day = mt.data.simulate_shop(n_users=80, n_items=30, n_impressions=600, seed=1, ctr=0.3, cvr=0.3).data
+    day.index = day.index + 50_000
+    assert (~day["user_id"].isin(shop["user_id"])).sum() > 50
+    return day
+
+
+def _fit_small(shop, **kw):
+    return MultiTaskLearning(**{"tasks": TASKS, "seed": 0, "epochs": 2, "batch_size": 128, **kw}).fit(shop, verbose=0)
+
+
+def _summed_logloss(model, df):
+    res = model.evaluate(df)
+    return res["click_logloss"] + res["purchase_logloss"]
+
+
+def test_partial_fit_on_an_unfitted_estimator_is_fit(shop):
+    a = MultiTaskLearning(tasks=TASKS, seed=0, batch_size=128).partial_fit(shop, epochs=2)
+    b = MultiTaskLearning(tasks=TASKS, seed=0, batch_size=128).fit(shop, epochs=2, verbose=0)
+    np.testing.assert_array_equal(a.predict(shop).to_numpy(), b.predict(shop).to_numpy())
+    assert a.history_ == b.history_ and a.n_fit_calls_ == b.n_fit_calls_ == 1
+
+
+def test_partial_fit_continues_the_weights_and_the_optimiser(shop, new_day):
+    import keras
+
+    from mtrec_lib.models.estimator import _run_chunks
+    from mtrec_lib.models.features import make_dataset
+
+    model, twin = _fit_small(shop), _fit_small(shop)
+    before, loss_before = model.predict(new_day), _summed_logloss(model, new_day)
+    steps = int(model.model_.optimizer.iterations.numpy())
+    spec = model.feature_spec_
+    assert model.partial_fit(new_day, epochs=2, batch_size=100, seed=7) is model
+    # 600 rows in batches of 100: 6 more optimiser steps per epoch, on the same optimiser
+    assert int(model.model_.optimizer.iterations.numpy()) == steps + 12
+    assert model.feature_spec_ is spec  # vocabularies and scaling of the first fit
+    after = model.predict(new_day)  # new_day holds users unseen at fit time: OOV ids train and predict
+    assert after.notna().all().all() and ((after > 0) & (after < 1)).all().all()
+    assert not np.allclose(before.to_numpy(), after.to_numpy())
+    assert _summed_logloss(model, new_day) < loss_before  # it learned from the new rows
+    fresh = _fit_small(new_day)  # not a refit on the new rows alone
+    assert not np.allclose(fresh.predict(new_day).to_numpy(), after.to_numpy(), atol=1e-3)
+    # exactly "keep training the fitted Keras model on the new rows": weights, Adam moments, step count
+    x = _run_chunks(twin.network_.get_layer("preprocess"), twin.feature_spec_.to_arrays(new_day, "new_day"))
+    y = {t: new_day[t].to_numpy(dtype=np.float32) for t in TASKS}
+    twin.model_.fit(make_dataset(x, y, 100, shuffle=True, seed=7), epochs=2, verbose=0, shuffle=False)
+    np.testing.assert_array_equal(after.to_numpy(), twin.predict(new_day).to_numpy())
+    assert isinstance(twin.model_.optimizer, keras.optimizers.Adam)
+    # unseen ids keep sharing the one OOV row of the first fit's vocabulary
+    same = pd.concat([new_day.head(1)] * 2)
+    same["user_id"] = [99_991, 99_992]
+    p = model.predict(same).to_numpy()
+    np.testing.assert_allclose(p[0], p[1], rtol=1e-6)
+
+
+def test_partial_fit_is_seeded_and_each_call_reshuffles(shop, new_day):
+    def run(*seeds):
+        model = _fit_small(shop, epochs=1)
+        for s in seeds:
+            model.partial_fit(new_day, seed=s)
+        return model.predict(shop).to_numpy()
+
+    default = run(None, None)
+    # same numbers in another run, and the documented default seeds: seed + 1, seed + 2
+    np.testing.assert_array_equal(default, run(1, 2))
+    assert not np.allclose(default, run(1, 1))  # the second call's order is not the first's
+
+
+def test_partial_fit_history_and_time_grow(shop, new_day):
+    train, val = shop.iloc[:1000], shop.iloc[1000:]
+    model = MultiTaskLearning(tasks=TASKS, epochs=2, batch_size=128).fit(train, validation_data=val, verbose=0)
+    seconds = model.fit_seconds_
+    model.partial_fit(new_day, epochs=3)
+    h = model.history_
+    assert isinstance(h, dict) and all(isinstance(v, list) and len(v) == 5 for v in h.values())
+    assert np.isfinite(h["loss"]).all() and np.isfinite(h["val_loss"][:2]).all()
+    assert np.isnan(h["val_loss"][2:]).all()  # no validation data in partial_fit: NaN, lists stay aligned
+    assert model.fit_seconds_ > seconds and model.n_fit_calls_ == 2
+
+
+PARTIAL_FIT_CASES = [
+    ("missing label", lambda d: d.drop(columns=["purchase"]), {}, "'purchase'"),
+    ("NaN in label", lambda d: d.assign(click=d["click"].where(d.index != d.index[3])), {}, "'click'"),
+    ("label outside {0,1}", lambda d: d.assign(purchase=d["purchase"] * 2), {}, "'purchase'"),
+    ("string label", lambda d: d.assign(click=d["click"].astype(str)), {}, "'click'"),
+    ("missing feature", lambda d: d.drop(columns=["item_price"]), {}, "'item_price'"),
+    ("text in a numeric feature", lambda d: d.assign(item_price="cheap"), {}, "'item_price'"),
+    ("NaN in id", lambda d: d.assign(user_id=d["user_id"].where(d.index != d.index[5])), {}, "'user_id'"),
+    ("empty frame", lambda d: d.iloc[:0], {}, "empty"),
+    ("epochs", lambda d: d, {"epochs": 0}, "epochs"),
+    ("batch_size", lambda d: d, {"batch_size": 0}, "batch_size"),
+    ("seed", lambda d: d, {"seed": -1}, "seed"),
+]
+
+
+@pytest.mark.parametrize("name,make,kwargs,fragment", PARTIAL_FIT_CASES, ids=[c[0] for c in PARTIAL_FIT_CASES])
+def test_partial_fit_rejects_bad_input_before_training(fitted, new_day, name, make, kwargs, fragment):
+    steps = int(fitted.model_.optimizer.iterations.numpy())
+    with pytest.raises(ValueError, match=fragment):
+        fitted.partial_fit(make(new_day), **kwargs)
+    assert int(fitted.model_.optimizer.iterations.numpy()) == steps  # nothing trained
+    with pytest.raises(TypeError, match="DataFrame"):
+        fitted.partial_fit(new_day.to_numpy())
+
+
+@pytest.mark.parametrize("architecture,loss_weights", [("mmoe", "gradnorm"), ("cgc", "uncertainty"),
+                                                       ("esmm", {"purchase": 2.0})])
+def test_partial_fit_after_load_continues_exactly(shop, new_day, tmp_path, architecture, loss_weights):
+    model = _fit_small(shop, architecture=architecture, loss_weights=loss_weights)
+    model.save(tmp_path / "m")
+    loaded = MultiTaskLearning.load(tmp_path / "m")
+    assert int(loaded.model_.optimizer.iterations.numpy()) == int(model.model_.optimizer.iterations.numpy())
+    for m in (model, loaded):
+        m.partial_fit(new_day, batch_size=64)
+    # same weights, optimiser moments (GradNorm's own optimiser too) and default shuffle seed
+    pd.testing.assert_frame_equal(loaded.predict(shop), model.predict(shop), check_exact=True)
+    assert loaded.model_.weighting.get_state() == model.model_.weighting.get_state()
+    assert loaded.history_ == model.history_ and loaded.n_fit_calls_ == model.n_fit_calls_ == 2
+    if architecture == "esmm":  # ESMM's label rule holds for new rows too
+        with pytest.raises(ValueError, match="'purchase'"):
+            model.partial_fit(new_day.assign(purchase=1 - new_day["click"]))
+
+
+def test_partial_fit_needs_the_saved_optimiser_state(shop, fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "optimizer.npz").unlink()  # a save written before the optimiser state was stored
+    old = MultiTaskLearning.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(old.predict(shop), fitted.predict(shop))  # it still predicts
+    with pytest.raises(ValueError, match="without optimiser state"):
+        old.partial_fit(shop)
+    old.save(tmp_path / "again")
+    assert not (tmp_path / "again" / "optimizer.npz").exists()

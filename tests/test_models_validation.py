@@ -61,6 +61,10 @@ FIT_CASES = [
     ("unknown loss weighting", lambda s: s, {"loss_weights": "equal"}, "'equal'"),
     ("unknown hyperparameter", lambda s: s, {"num_expert": 8}, "'num_expert'"),
     ("bad hyperparameter value", lambda s: s, {"num_experts": 0}, "num_experts"),
+    # checked at every fit, with or without validation data; the message lists what is allowed
+    ("unknown early-stopping monitor", lambda s: s, {"monitor": "val_auc"},
+     "monitor 'val_auc'; choose one of ['val_loss', 'val_objective', 'val_click_loss', 'val_purchase_loss']"),
+    ("monitor names no task", lambda s: s, {"monitor": "val_buy_loss"}, "'val_purchase_loss'"),
 ]
 
 

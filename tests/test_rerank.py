@@ -154,6 +154,69 @@ def test_dpp_extremes_and_determinism():
     assert rr.dpp_greedy(scores, sim, 10).tolist() == rr.dpp_greedy(scores, sim, 10).tolist()
 
 
+# --------------------------------------------------------------------------- top_k_per_user
+def test_top_k_per_user_by_hand_with_ties_and_a_short_user():
+    log = pd.DataFrame({"user_id": ["b", "a", "b", "a", "b", "a", "c"],
+                        "item_id": [1, 2, 3, 4, 5, 6, 7],
+                        "score": [0.5, 0.2, 0.9, 0.7, 0.5, 0.7, 0.1]},
+                       index=[40, 41, 42, 43, 44, 45, 46])
+    out = rr.top_k_per_user(log, "score", k=2)
+    # users in order of first appearance (b, a, c), each by rank; "b" ties at 0.5 between rows 40
+    # and 44 and "a" at 0.7 between rows 43 and 45: the earlier row wins; "c" has one row only
+    assert out.index.tolist() == [42, 40, 43, 45, 46]
+    assert out["rank"].tolist() == [1, 2, 1, 2, 1]
+    pd.testing.assert_frame_equal(out.drop(columns="rank"), log.loc[[42, 40, 43, 45, 46]])
+    # scores as an array in row order, or as a Series aligned on the index (here over more rows)
+    by_array = rr.top_k_per_user(log.drop(columns="score"), log["score"].to_numpy(), k=2)
+    pd.testing.assert_frame_equal(by_array, out.drop(columns="score"))
+    wider = pd.concat([log["score"], pd.Series([9.0], index=[99])]).iloc[::-1]  # other order, extra row
+    pd.testing.assert_frame_equal(rr.top_k_per_user(log, wider, k=2), out)
+    # k larger than every list: everything, ranked; an existing rank column is replaced
+    full = rr.top_k_per_user(log.assign(rank=0), "score", k=10)
+    assert full.index.tolist() == [42, 40, 44, 43, 45, 41, 46]
+    assert full["rank"].tolist() == [1, 2, 3, 1, 2, 3, 1]
+    # the same selection as sorting the whole log by score with a stable sort
+    ranked = log.sort_values("score", ascending=False, kind="stable").groupby("user_id").head(2)
+    assert sorted(out.index) == sorted(ranked.index)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(-3, 3)), min_size=1, max_size=40), st.integers(1, 5))
+def test_top_k_per_user_matches_a_stable_sort(rows, k):
+    log = pd.DataFrame(rows, columns=["user_id", "score"]).astype({"score": float})
+    out = rr.top_k_per_user(log, "score", k=k)
+    ranked = log.sort_values("score", ascending=False, kind="stable").groupby("user_id").head(k)
+    assert sorted(out.index) == sorted(ranked.index)
+    for _, g in out.groupby("user_id"):
+        assert g["score"].is_monotonic_decreasing and g["rank"].tolist() == list(range(1, len(g) + 1))
+        tied = g.groupby("score").apply(lambda t: t.index.is_monotonic_increasing, include_groups=False)
+        assert tied.all()
+
+
+def test_top_k_per_user_bad_input_names_the_problem():
+    log = pd.DataFrame({"user_id": [1, 1, 2], "score": [0.1, 0.2, 0.3]})
+    with pytest.raises(ValueError, match="'user_id'"):
+        rr.top_k_per_user(log.rename(columns={"user_id": "user"}), "score")
+    with pytest.raises(ValueError, match="'user_id'"):
+        rr.top_k_per_user(log.assign(user_id=[1, None, 2]), "score")
+    with pytest.raises(ValueError, match="'pctr'"):
+        rr.top_k_per_user(log, "pctr")
+    with pytest.raises(ValueError, match="'score'"):
+        rr.top_k_per_user(log.assign(score=["x", "y", "z"]), "score")
+    with pytest.raises(ValueError, match="NaN"):
+        rr.top_k_per_user(log, [0.1, np.nan, 0.3])
+    with pytest.raises(ValueError, match="2 values for 3"):
+        rr.top_k_per_user(log, [0.1, 0.2])
+    with pytest.raises(ValueError, match="index label 2"):
+        rr.top_k_per_user(log, log["score"].iloc[:2])
+    with pytest.raises(ValueError, match="unique index"):
+        rr.top_k_per_user(log, pd.Series([0.1, 0.2, 0.3], index=[0, 0, 1]))
+    with pytest.raises(ValueError, match="k must be"):
+        rr.top_k_per_user(log, "score", k=0)
+    with pytest.raises(TypeError, match="DataFrame"):
+        rr.top_k_per_user(log.to_numpy(), "score")
+
+
 # --------------------------------------------------------------------------- frame API
 def make_candidates(seed: int = 0, n_users: int = 6, n_items: int = 40, per_user: int = 15):
     rng = np.random.default_rng(seed)

@@ -7,7 +7,7 @@ outputs out) and trains it on a weighted sum of task losses. Overriding
 weights follow their own gradient computed from per-task gradient norms.
 
 Logged metrics: ``loss`` is the *plain sum* of the task losses, so runs with different
-weightings compare on one scale (early stopping watches ``val_loss``); ``objective``
+weightings compare on one scale (early stopping watches ``val_loss`` by default); ``objective``
 is the weighted quantity actually minimised; ``<task>_loss`` per task and
 ``w_<task>`` the task's current effective weight (learned weightings only).
 """
