@@ -1,6 +1,9 @@
 """MultiTaskLearning: fit/predict/evaluate on DataFrames, determinism, save/load, gates, params, partial_fit."""
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -322,10 +325,29 @@ def test_partial_fit_after_load_continues_exactly(shop, new_day, tmp_path, archi
 
 def test_partial_fit_needs_the_saved_optimiser_state(shop, fitted, tmp_path):
     fitted.save(tmp_path / "m")
-    (tmp_path / "m" / "optimizer.npz").unlink()  # a save written before the optimiser state was stored
+    # A save written before the optimiser state (and the checksums) were stored.
+    (tmp_path / "m" / "optimizer.npz").unlink()
+    meta = json.loads((tmp_path / "m" / "estimator.json").read_text())
+    del meta["sha256"]
+    (tmp_path / "m" / "estimator.json").write_text(json.dumps(meta))
     old = MultiTaskLearning.load(tmp_path / "m")
     pd.testing.assert_frame_equal(old.predict(shop), fitted.predict(shop))  # it still predicts
     with pytest.raises(ValueError, match="without optimiser state"):
         old.partial_fit(shop)
     old.save(tmp_path / "again")
     assert not (tmp_path / "again" / "optimizer.npz").exists()
+
+
+def test_save_is_checked_on_load(shop, fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    fitted.save(tmp_path / "m")                      # saving over a save works, leaves no temp files
+    assert sorted(f.name for f in (tmp_path / "m").iterdir()) == ["estimator.json", "model.keras", "optimizer.npz"]
+    # A folder that mixes two saves (here: another model's network) is refused, naming the file.
+    other = MultiTaskLearning(tasks=TASKS, seed=1, epochs=1).fit(shop, verbose=0)
+    other.save(tmp_path / "other")
+    shutil.copy(tmp_path / "other" / "model.keras", tmp_path / "m" / "model.keras")
+    with pytest.raises(ValueError, match=r"model\.keras: changed since estimator\.json"):
+        MultiTaskLearning.load(tmp_path / "m")
+    (tmp_path / "other" / "optimizer.npz").unlink()  # an interrupted save
+    with pytest.raises(ValueError, match=r"optimizer\.npz: missing"):
+        MultiTaskLearning.load(tmp_path / "other")

@@ -24,8 +24,10 @@ Examples
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtrec_lib.data.cache import atomic_write_bytes, sha256_file
 from mtrec_lib.data.validate import check_binary, check_choice, check_frame, check_numeric, check_positive_int
 from mtrec_lib.models.architectures import ARCHITECTURES, DEFAULT_HYPERPARAMETERS, build_network, esmm_cvr_name
 from mtrec_lib.models.features import FeatureSpec, make_dataset
@@ -536,14 +539,31 @@ class MultiTaskLearning:
         """Save to the folder ``path``: ``model.keras`` (network with its preprocessing),
         ``estimator.json`` (parameters, feature spec, loss-weighting state, history) and
         ``optimizer.npz`` (the optimisers' state, so that a loaded model can ``partial_fit``
-        on exactly as the saved one would)."""
+        on exactly as the saved one would).
+
+        Each file is written to a temporary name and renamed into place, and
+        ``estimator.json``, written last, records the SHA-256 of the other two: a save
+        that was interrupted, or a folder that mixes files of two saves, fails to load with
+        an error instead of loading a network with the wrong metadata.
+        """
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.network_.save(path / _MODEL_FILE)
+        # Keras insists on the .keras suffix, so the temporary name keeps it.
+        fd, tmp = tempfile.mkstemp(prefix=f".{_MODEL_FILE}.", suffix=".part.keras", dir=path)
+        os.close(fd)
+        try:
+            self.network_.save(tmp)
+            os.replace(tmp, path / _MODEL_FILE)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        checksums = {_MODEL_FILE: sha256_file(path / _MODEL_FILE)}
         state = _optimizer_state(self.model_)
         if state:
-            np.savez(path / _OPTIMIZER_FILE, **state)
+            buffer = io.BytesIO()
+            np.savez(buffer, **state)
+            atomic_write_bytes(path / _OPTIMIZER_FILE, buffer.getvalue())
+            checksums[_OPTIMIZER_FILE] = sha256_file(path / _OPTIMIZER_FILE)
         else:  # a model loaded from an older save has none; do not leave a stale file behind
             (path / _OPTIMIZER_FILE).unlink(missing_ok=True)
         meta = {
@@ -556,8 +576,9 @@ class MultiTaskLearning:
             "history_": self.history_,
             "fit_seconds_": self.fit_seconds_,
             "n_fit_calls_": getattr(self, "n_fit_calls_", 1),
+            "sha256": checksums,
         }
-        (path / _META_FILE).write_text(json.dumps(meta, indent=2))
+        atomic_write_bytes(path / _META_FILE, json.dumps(meta, indent=2).encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultiTaskLearning:
@@ -577,6 +598,12 @@ class MultiTaskLearning:
             raise ValueError(f"{path} does not hold a saved MultiTaskLearning ({_MODEL_FILE} and "
                              f"{_META_FILE}); save one with model.save(path).")
         meta = json.loads((path / _META_FILE).read_text())
+        # Saves since checksums were added list the files they wrote; older ones do not.
+        for name, expected in meta.get("sha256", {}).items():
+            if not (path / name).exists() or sha256_file(path / name) != expected:
+                raise ValueError(f"{path / name}: {'missing' if not (path / name).exists() else 'changed'} since "
+                                 f"{_META_FILE} was written (an interrupted save, or files of two saves in one "
+                                 "folder). Save the model again.")
         params = meta["params"]
         if isinstance(params.get("tasks"), Mapping):
             params["tasks"] = dict(params["tasks"])
@@ -595,7 +622,8 @@ class MultiTaskLearning:
         est.network_ = network
         est.model_ = MultiTaskModel(network.get_layer("core"), est.tasks_, weighting, shared_layer=est.network_info_["shared_layer"],
                                     loss_outputs=est.network_info_["loss_outputs"])
-        if (path / _OPTIMIZER_FILE).exists():  # absent in saves written before it was stored
+        stored = meta.get("sha256", {_OPTIMIZER_FILE: None} if (path / _OPTIMIZER_FILE).exists() else {})
+        if _OPTIMIZER_FILE in stored:  # absent in saves written before it was stored
             _compile(est.model_, hp)
             with np.load(path / _OPTIMIZER_FILE, allow_pickle=False) as f:
                 _restore_optimizer_state(est.model_, dict(f), str(path / _OPTIMIZER_FILE))
