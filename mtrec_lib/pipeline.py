@@ -561,17 +561,14 @@ class RecommendationPipeline(BaseEstimator):
                 raise ValueError(f"fusion: {unknown[0]!r} is not a ranker task; tasks are {self.tasks_}.")
             score = fuse_scores(scored[[f"p_{t}" for t in weights]].set_axis(list(weights), axis=1), weights)
         cands = pd.DataFrame({USER: scored[USER].to_numpy(), ITEM: scored[ITEM].to_numpy(), SCORE: score})
+        from mtrec_lib.rerank import rerank, top_k_per_user
+
         if reranker is None:
-            order = np.lexsort((np.arange(len(cands)), -cands[SCORE].to_numpy(),
-                                pd.Index(pd.unique(cands[USER])).get_indexer(cands[USER])))
-            top = cands.iloc[order].reset_index(drop=True)
-            top[RANK] = top.groupby(USER, sort=False).cumcount() + 1
-            return top[top[RANK] <= n].reset_index(drop=True)
+            return top_k_per_user(cands, SCORE, n).reset_index(drop=True)
         check_choice(reranker, "reranker", ["mmr", "dpp"])
         if self.item_vectors_ is None:
             raise ValueError(f"reranker: the fitted log has no {list(self.diversity_features)} column(s) to "
                              "measure item similarity with; refit with them or set diversity_features.")
-        from mtrec_lib.rerank import rerank
 
         knob = {"lambda_": trade_off} if reranker == "mmr" else {"theta": trade_off, "ridge": self.dpp_ridge}
         return rerank(cands, self.item_vectors_, method=reranker, n=n, kind="features", **knob)
