@@ -30,7 +30,7 @@ from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens
 from .shipped import data_path, make_user_behavior
 from .simulate import SimulatedLog, simulate_media, simulate_shop, simulate_social
 from .splits import split
-from .synthetic import make_correlated_tasks
+from .synthetic import make_correlated_tasks, sinusoid_parameters
 
 __all__ = [
     "validate",
@@ -40,6 +40,7 @@ __all__ = [
     "simulate_social",
     "simulate_media",
     "make_correlated_tasks",
+    "sinusoid_parameters",
     "MovieLens100K",
     "load_movielens_100k",
     "ratings_checksum",
