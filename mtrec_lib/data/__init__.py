@@ -11,6 +11,9 @@ Public API
   generating probabilities), ``.users`` and ``.items``.
 - :func:`make_correlated_tasks`: the MMoE paper's two-task regression generator.
 - :func:`load_movielens_100k`: MovieLens 100K as canonical, checksummed tables.
+- :func:`load_census_income`: UCI Census-Income (KDD), the MMoE paper's real
+  benchmark, as canonical, checksummed tables; :func:`census_tasks` builds the
+  paper's two task groups (income / never married, college / never married).
 - :func:`split`: random, stratified, leave-last-out and temporal splits.
 - :func:`data_path`, :func:`make_user_behavior`: the shipped ``user_behavior.csv``.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 from . import shards, validate
 from .cache import cache_dir
+from .census import CensusIncome, census_checksum, census_tasks, load_census_income
 from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens_100k, ratings_checksum
 from .shipped import data_path, make_user_behavior
 from .simulate import SimulatedLog, simulate_media, simulate_shop, simulate_social
@@ -46,6 +50,10 @@ __all__ = [
     "ratings_checksum",
     "DataIntegrityError",
     "GENRES",
+    "CensusIncome",
+    "load_census_income",
+    "census_tasks",
+    "census_checksum",
     "split",
     "data_path",
     "make_user_behavior",

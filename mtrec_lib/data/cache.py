@@ -5,6 +5,10 @@ The cache folder is ``$MTREC_DATA_HOME`` when that variable is set, else
 the same folder, then :func:`os.replace`), so an interrupted run leaves either
 the old file or the new one, never half of one.
 
+It also holds the two ways the dataset loaders fetch files: :func:`download_bytes`
+(one URL, short timeout, a tqdm progress bar on stderr) and :func:`pip_download`
+(one distribution from PyPI with ``pip download --no-deps``, nothing installed).
+
 Examples
 --------
 >>> from mtrec_lib.data.cache import sha256_bytes
@@ -15,13 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import subprocess
+import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 __all__ = ["cache_dir", "sha256_bytes", "sha256_file", "atomic_write_bytes", "atomic_write_json",
-           "read_json"]
+           "read_json", "download_bytes", "pip_download"]
+
+logger = logging.getLogger(__name__)
 
 ENV_VAR = "MTREC_DATA_HOME"
 
@@ -87,3 +97,84 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def download_bytes(url: str, *, timeout: float, desc: str, progress: bool = True) -> bytes:
+    """Fetch ``url`` into memory, showing a tqdm byte counter on stderr when ``progress``.
+
+    ``timeout`` (seconds) applies to connecting and to each read, so an unreachable
+    host fails within it. Network errors propagate (:class:`urllib.error.URLError`,
+    :class:`OSError`); the caller verifies what it got.
+    """
+    from tqdm import tqdm
+
+    logger.info("downloading %s (timeout %.0f s)", url, timeout)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        buf = bytearray()
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
+            while chunk := resp.read(1 << 16):
+                buf += chunk
+                bar.update(len(chunk))
+    logger.info("downloaded %s: %d bytes", url, len(buf))
+    return bytes(buf)
+
+
+def pip_download(requirement: str, dest: str | os.PathLike[str], *, binary: bool,
+                 sha256: str | None = None) -> Path:
+    """Download one distribution from PyPI into ``dest`` with ``pip download --no-deps``.
+
+    Nothing is installed into the running environment. ``binary=True`` takes a wheel
+    only (``--only-binary=:all:``); ``binary=False`` an sdist only
+    (``--no-binary=:all:``). For an sdist pip still prepares its metadata, which runs
+    the package's ``setup.py`` in a temporary build environment; pass ``sha256`` so
+    that pip checks the file (hash-checking mode, ``--require-hashes``) before it runs
+    anything from it. pip's own output is captured and logged at DEBUG level.
+
+    Parameters
+    ----------
+    requirement : str
+        A pinned requirement, e.g. ``"recbole==1.2.1"``.
+    dest : path-like
+        Folder to download into (created if missing).
+    binary : bool
+        Wheel (True) or sdist (False).
+    sha256 : str, optional
+        Expected SHA-256 of the file; pip refuses any other file.
+
+    Returns
+    -------
+    pathlib.Path
+        The downloaded file.
+
+    Raises
+    ------
+    RuntimeError
+        pip failed (no network, no such version, hash mismatch) or saved no file.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    before = set(dest.iterdir())
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           "--only-binary=:all:" if binary else "--no-binary=:all:", "-d", str(dest)]
+    with tempfile.TemporaryDirectory(prefix="mtrec_pip_") as tmp:
+        if sha256:
+            req_file = Path(tmp) / "requirements.txt"
+            req_file.write_text(f"{requirement} --hash=sha256:{sha256}\n", encoding="utf-8")
+            cmd += ["--require-hashes", "-r", str(req_file)]
+        else:
+            cmd.append(requirement)
+        logger.info("running %s", " ".join(cmd))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    logger.debug("pip stdout:\n%s\npip stderr:\n%s", proc.stdout, proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{proc.stderr.strip()[-2000:]}")
+    new = sorted(p for p in set(dest.iterdir()) - before if p.is_file())
+    if not new:
+        # pip reuses a file already in dest ("File was already downloaded"): find it by name
+        stem = requirement.split("==")[0].replace("-", "_").lower()
+        new = sorted(p for p in dest.iterdir()
+                     if p.is_file() and p.name.replace("-", "_").lower().startswith(stem))
+    if not new:
+        raise RuntimeError(f"pip download of {requirement} saved no file in {dest}.")
+    return new[0]

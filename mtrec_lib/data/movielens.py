@@ -44,7 +44,6 @@ import csv
 import io
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -58,8 +57,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import atomic_write_bytes, atomic_write_json, cache_dir as _cache_dir, read_json, \
-    sha256_bytes, sha256_file
+from .cache import atomic_write_bytes, atomic_write_json, cache_dir as _cache_dir, download_bytes, \
+    pip_download, read_json, sha256_bytes, sha256_file
 from .validate import check_choice, check_frame
 
 __all__ = ["MovieLens100K", "load_movielens_100k", "ratings_checksum", "GENRES", "RATINGS_SHA256",
@@ -268,44 +267,27 @@ def _tables_from_recbole(files: dict[str, bytes]):
 # --------------------------------------------------------------------------- fetchers
 def _download_grouplens(dest: Path, progress: bool) -> Path:
     """Stream the official zip to ``dest`` with a progress bar; verify its SHA-256."""
-    from tqdm import tqdm
-
-    with urllib.request.urlopen(GROUPLENS_URL, timeout=GROUPLENS_TIMEOUT) as resp:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        buf = bytearray()
-        with tqdm(total=total, unit="B", unit_scale=True, desc="ml-100k.zip (GroupLens)",
-                  disable=not progress) as bar:
-            while chunk := resp.read(1 << 16):
-                buf += chunk
-                bar.update(len(chunk))
-    got = sha256_bytes(bytes(buf))
+    buf = download_bytes(GROUPLENS_URL, timeout=GROUPLENS_TIMEOUT, desc="ml-100k.zip (GroupLens)",
+                         progress=progress)
+    got = sha256_bytes(buf)
     if got != GROUPLENS_ZIP_SHA256:
         raise DataIntegrityError(
             f"{GROUPLENS_URL}: downloaded {len(buf):,} bytes with SHA-256 {got}, expected "
             f"{GROUPLENS_ZIP_SHA256} (MD5 {GROUPLENS_ZIP_MD5}). The download is partial or altered."
         )
-    return atomic_write_bytes(dest, bytes(buf))
+    return atomic_write_bytes(dest, buf)
 
 
 def _fetch_recbole_files(workdir: Path, progress: bool) -> dict[str, bytes]:
     """``pip download`` the recbole wheel into ``workdir``; return its ml-100k data files."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           RECBOLE_REQUIREMENT, "-d", str(workdir)]
-    if not progress:
-        cmd.append("--quiet")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{proc.stderr.strip()[-2000:]}")
-    wheels = sorted(workdir.glob("recbole-1.2.1-*.whl"))
-    if not wheels:
-        raise RuntimeError(f"pip download of {RECBOLE_REQUIREMENT} produced no wheel in {workdir}.")
-    got = sha256_file(wheels[0])
+    wheel = pip_download(RECBOLE_REQUIREMENT, workdir, binary=True)
+    got = sha256_file(wheel)
     if got != RECBOLE_WHEEL_SHA256:
         # The canonical-ratings checksum below is the real guarantee; say what differed.
-        warnings.warn(f"{wheels[0].name} has SHA-256 {got}, expected {RECBOLE_WHEEL_SHA256} "
+        warnings.warn(f"{wheel.name} has SHA-256 {got}, expected {RECBOLE_WHEEL_SHA256} "
                       "(a rebuilt mirror?); its tables are still verified by checksum.", stacklevel=3)
     files = {}
-    with zipfile.ZipFile(wheels[0]) as z:
+    with zipfile.ZipFile(wheel) as z:
         for name in ("ml-100k.inter", "ml-100k.user", "ml-100k.item"):
             files[name] = z.read(RECBOLE_PREFIX + name)  # only these three files are read
     return files
