@@ -66,8 +66,12 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int, sizes: dict) -> None:
     from deepctr.models.multitask import MMOE
     from sklearn.metrics import roc_auc_score
 
+    if sizes.get("threads"):  # e.g. benchmarks/census.py runs both sides on one thread
+        tf.config.threading.set_intra_op_parallelism_threads(int(sizes["threads"]))
+        tf.config.threading.set_inter_op_parallelism_threads(int(sizes["threads"]))
     tf.keras.utils.set_random_seed(seed)
     d = np.load(npz_path, allow_pickle=False)
+    labels = [str(t) for t in d["labels"]] if "labels" in d.files else list(LABELS)
     cat_cols = [str(c) for c in d["cat_cols"]]
     num_cols = [str(c) for c in d["num_cols"]]
     vocab = [int(v) for v in d["vocab"]]
@@ -81,9 +85,9 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int, sizes: dict) -> None:
 
     model = MMOE(cols, num_experts=sizes["num_experts"], expert_dnn_hidden_units=(sizes["expert_units"],),
                  tower_dnn_hidden_units=(sizes["tower_units"],), gate_dnn_hidden_units=(),
-                 l2_reg_embedding=sizes["l2_embedding"], task_types=["binary", "binary"],
-                 task_names=list(LABELS), seed=seed)
-    model.compile(tf.keras.optimizers.Adam(sizes["learning_rate"]), loss=["binary_crossentropy"] * 2)
+                 l2_reg_embedding=sizes["l2_embedding"], task_types=["binary"] * len(labels),
+                 task_names=labels, seed=seed)
+    model.compile(tf.keras.optimizers.Adam(sizes["learning_rate"]), loss=["binary_crossentropy"] * len(labels))
     times: list[float] = []
 
     class Timer(tf.keras.callbacks.Callback):
@@ -93,12 +97,12 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int, sizes: dict) -> None:
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t)
 
-    y_train = [d["train_y"][:, 0], d["train_y"][:, 1]]
+    y_train = [d["train_y"][:, k] for k in range(len(labels))]
     model.fit(inputs("train"), y_train, batch_size=sizes["batch_size"], epochs=epochs, shuffle=True,
               verbose=0, callbacks=[Timer()])
     pred = model.predict(inputs("test"), batch_size=4096, verbose=0)
     auc = {f"{t}_auc": float(roc_auc_score(d["test_y"][:, k], np.asarray(pred[k]).ravel()))
-           for k, t in enumerate(LABELS)}
+           for k, t in enumerate(labels)}
     print("DEEPCTR_RESULT " + json.dumps({"epoch_seconds": times, **auc,
                                           "params": int(model.count_params())}), flush=True)
 
@@ -114,12 +118,17 @@ def make_data(seed: int):
     return log.iloc[:80_000], log.iloc[-80_000:]
 
 
-def encode_for_deepctr(train, test, path: Path) -> None:
-    """Label-encode categoricals (0 = unseen) and standardise numbers with train statistics."""
+def encode_for_deepctr(train, test, path: Path, labels=LABELS) -> None:
+    """Label-encode categoricals (0 = unseen) and standardise numbers with train statistics.
+
+    ``labels`` are the binary label columns (stored in the file, so the worker trains one
+    task per label); every other column is a feature.
+    """
     import numpy as np
     import pandas as pd
 
-    feats = [c for c in train.columns if c not in LABELS]
+    labels = list(labels)
+    feats = [c for c in train.columns if c not in labels]
     cat_cols = [c for c in feats if c.endswith("_id") or not pd.api.types.is_numeric_dtype(train[c])]
     num_cols = [c for c in feats if c not in cat_cols]
     vocab, tr_cat, te_cat = [], [], []
@@ -133,7 +142,8 @@ def encode_for_deepctr(train, test, path: Path) -> None:
              train_cat=np.stack(tr_cat, 1), test_cat=np.stack(te_cat, 1),
              train_num=((train[num_cols] - mu) / sd).to_numpy("float32"),
              test_num=((test[num_cols] - mu) / sd).to_numpy("float32"),
-             train_y=train[list(LABELS)].to_numpy("float32"), test_y=test[list(LABELS)].to_numpy("float32"))
+             train_y=train[labels].to_numpy("float32"), test_y=test[labels].to_numpy("float32"),
+             labels=np.array(labels))
 
 
 def run_ours(train, test, epochs: int, seed: int, sizes: dict) -> dict:

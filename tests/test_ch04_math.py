@@ -42,11 +42,15 @@ def test_multi_task_objective(built_site):
     assert r["uncertainty_grad_max_abs_diff"] < 1e-5
     assert r["gradnorm_grad_max_abs_diff"] < 1e-12
     assert r["gradnorm_step_max_abs_diff"] < 1e-5
+    # the page's tasks are linear (n_sin=0) because, with the default sinusoids, "a least-squares
+    # fit explains well under half of a target's variance"
+    assert 0.3 < r["default_sinusoids_r2"] < 0.5
     # "the trained models sit on the theoretical front"
     assert r["sweep_points"] >= 10 and r["front_gap_log"] < 0.05
-    # uncertainty weighting: at its fixed point s_t = log L_t; omega first rises, then ends near 0.1
+    # uncertainty weighting: at its fixed point s_t = log L_t; omega "rises to about 0.74", then
+    # "falls to about 0.1"
     assert r["uncertainty_s_vs_log_loss_max_diff"] < 0.05
-    assert r["uncertainty_peak_omega"] > 0.6
+    assert 0.68 < r["uncertainty_peak_omega"] < 0.8
     assert 0.05 < r["uncertainty_final_omega"] < 0.2
     # equal weights: task 2 (larger units) almost as well fit as it can be, task 1 pays
     eq1, eq2 = r["equal_weights_test_losses"]

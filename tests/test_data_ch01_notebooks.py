@@ -38,7 +38,12 @@ def test_three_families(built_site):
 
 def test_first_multitask(built_site):
     r = _run("03_first_multitask.ipynb")
-    # "its error drops by about half, for every seed"; "sharing gives nothing" when unrelated
-    assert r["related_gain"] > 0.35 and r["related_wins"] == 3
-    assert 0.6 < r["related_single"] < 0.9  # "explains only about a quarter of its variance"
-    assert abs(r["unrelated_shared"] - r["unrelated_single"]) < 0.1
+    # linear tasks (n_sin=0): "its error drops by more than half, for every seed"
+    assert r["related_gain"] > 0.5 and r["related_wins"] == 3
+    assert 0.65 < r["related_single"] < 0.8  # "explains only about a quarter of its variance"
+    # unrelated: "the paired differences per seed ... are of the size of the differences between seeds"
+    assert len(r["unrelated_paired_diffs"]) == 3
+    assert max(abs(d) for d in r["unrelated_paired_diffs"]) < 1.5 * r["unrelated_single_std"]
+    assert abs(r["unrelated_shared"] - r["unrelated_single"]) < r["unrelated_single_std"]
+    # default sinusoids: "Both ways of training end *worse* than predicting the mean of task B"
+    assert r["default_single"] > 1.0 and r["default_shared"] > 1.0

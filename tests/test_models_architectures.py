@@ -89,21 +89,35 @@ def test_gradnorm_runs_on_every_shared_architecture(shop, architecture):
 
 @pytest.fixture(scope="module")
 def correlated():
-    frame = mt.data.make_correlated_tasks(n_samples=3_000, task_correlation=0.8, n_features=20, seed=0)
+    # The first two of the generator's ten sinusoids (n_sin=2: alpha = 1, 2; beta = 0, 1): non-linear
+    # tasks that a small network learns from 2,000 rows in seconds. With the default ten, networks
+    # need tens of thousands of rows and dozens of epochs to get past the linear part, too slow here.
+    frame = mt.data.make_correlated_tasks(n_samples=3_000, task_correlation=0.8, n_features=20, seed=0, n_sin=2)
     return frame.iloc[:2_000], frame.iloc[2_000:]
+
+
+def _least_squares_mse(train, test, task):
+    x = [c for c in train if c.startswith("x")]
+    design_train = np.column_stack([np.ones(len(train)), train[x].to_numpy()])
+    design_test = np.column_stack([np.ones(len(test)), test[x].to_numpy()])
+    coef = np.linalg.lstsq(design_train, train[task].to_numpy(), rcond=None)[0]
+    return float(np.mean((test[task].to_numpy() - design_test @ coef) ** 2))
 
 
 @pytest.mark.parametrize("architecture", [a for a in ARCHITECTURES if a != "esmm"])
 def test_regression_tasks_of_the_mmoe_generator(correlated, architecture):
-    # Two regression targets through the same estimator API; every architecture learns
-    # them far better than the mean does (its RMSE is the target's spread; measured: 0.15-0.22 of it).
+    # Two regression targets through the same estimator API; every architecture learns their
+    # non-linear part: its test MSE is far below that of a linear regression fitted on the same
+    # rows (which explains about 80% of the variance; a network that only found the linear part
+    # would score about 1.0 of it). Measured: 0.13-0.25 of the linear MSE.
     train, test = correlated
     tasks = {"y1": "regression", "y2": "regression"}
-    model = MultiTaskLearning(tasks=tasks, architecture=architecture, epochs=8, batch_size=128, seed=0)
+    model = MultiTaskLearning(tasks=tasks, architecture=architecture, epochs=8, batch_size=128,
+                              learning_rate=1e-2, seed=0)
     result = model.fit(train, verbose=0).evaluate(test)
     for task in tasks:
-        spread = float(test[task].std(ddof=0))
-        assert result[f"{task}_rmse"] < 0.4 * spread, (architecture, task, result)
+        linear_mse = _least_squares_mse(train, test, task)
+        assert result[f"{task}_rmse"] ** 2 < 0.4 * linear_mse, (architecture, task, result, linear_mse)
         assert result[f"{task}_mae"] < result[f"{task}_rmse"] + 1e-12
 
 
