@@ -56,6 +56,7 @@ def write_results(name: str, figures: dict) -> Path:
     }
     target = RESULTS / f"{name}.json"
     fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=f".{name}.", suffix=".json")
+    os.fchmod(fd, 0o644)  # mkstemp makes the file private; results are for everyone to read
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=1, sort_keys=True)
         fh.write("\n")
