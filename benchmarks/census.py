@@ -296,28 +296,6 @@ def spread(models: dict, group: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- throughput
-def run_ours_timed(train, test, tasks: tuple, epochs: int, seed: int, sizes: dict) -> dict:
-    import keras
-
-    import mtrec_lib as mt
-
-    times: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t)
-
-    hp = {k: v for k, v in sizes.items() if k not in ("tower_units", "threads")}
-    model = mt.MultiTaskLearning(tasks={t: "binary" for t in tasks}, architecture="mmoe", seed=seed,
-                                 tower_units=(sizes["tower_units"],), **hp)
-    model.fit(train, epochs=epochs, verbose=0, callbacks=[Timer()])
-    res = model.evaluate(test)
-    return {"epoch_seconds": times, **{f"{t}_auc": res[f"{t}_auc"] for t in tasks}, "params": model.count_params()}
-
-
 def throughput(args, lr: float) -> dict:
     """Alternate rounds of mtrec_lib's MMoE and DeepCTR's MMOE on group 1 (see the module docstring)."""
     import mmoe_throughput as mtp
@@ -342,7 +320,7 @@ def throughput(args, lr: float) -> dict:
         mtp.encode_for_deepctr(train, test, npz, labels=tasks)
         for r in range(args.rounds):
             print(f"  throughput round {r + 1}/{args.rounds}: mtrec_lib MMoE, then DeepCTR MMOE ...", flush=True)
-            ours.append(run_ours_timed(train, test, tasks, args.throughput_epochs, r, sizes))
+            ours.append(mtp.run_ours(train, test, args.throughput_epochs, r, sizes, tasks=tasks))
             try:
                 theirs.append(mtp.run_deepctr(python, npz, args.throughput_epochs, r, sizes))
             except RuntimeError as exc:
