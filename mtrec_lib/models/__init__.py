@@ -3,7 +3,9 @@
 * :class:`MultiTaskLearning` - the estimator: ``fit``/``predict``/``evaluate`` on DataFrames.
 * Layers, reusable on their own: :class:`MMoE`, :class:`CGC`, :class:`PLE`,
   :class:`ExpertGroup`, :class:`MLP`, :class:`Tower`.
-* Loss weighting: :class:`FixedWeights`, :class:`UncertaintyWeighting`, :class:`GradNorm`.
+* Loss weighting: :class:`FixedWeights`, :class:`UncertaintyWeighting`, :class:`GradNorm`,
+  :class:`DynamicWeightAverage`; combining task gradients (PCGrad, MGDA):
+  :mod:`mtrec_lib.models.gradients`.
 * :func:`build_network` builds any of :data:`ARCHITECTURES` as a functional model.
 
 Examples
@@ -49,13 +51,15 @@ from mtrec_lib.models.architectures import ARCHITECTURES, DEFAULT_HYPERPARAMETER
 from mtrec_lib.models.estimator import TASK_TYPES, MultiTaskLearning  # noqa: E402
 from mtrec_lib.models.features import FeatureSpec  # noqa: E402
 from mtrec_lib.models.layers import CGC, MLP, PLE, ExpertGroup, MMoE, ProductLayer, Tower  # noqa: E402
-from mtrec_lib.models.losses import FixedWeights, GradNorm, UncertaintyWeighting, task_loss  # noqa: E402
+from mtrec_lib.models import gradients  # noqa: E402
+from mtrec_lib.models.losses import (  # noqa: E402
+    DynamicWeightAverage, FixedWeights, GradNorm, UncertaintyWeighting, task_loss)
 from mtrec_lib.models.retrieval import JointRetrievalRating, TwoTowerRatingModel, top_k_accuracy  # noqa: E402
 from mtrec_lib.models.training import MultiTaskModel  # noqa: E402
 
 __all__ = [
     "MultiTaskLearning", "MultiTaskModel", "ARCHITECTURES", "TASK_TYPES", "DEFAULT_HYPERPARAMETERS",
     "build_network", "FeatureSpec", "MMoE", "CGC", "PLE", "ExpertGroup", "MLP", "Tower", "ProductLayer",
-    "FixedWeights", "UncertaintyWeighting", "GradNorm", "task_loss",
+    "FixedWeights", "UncertaintyWeighting", "GradNorm", "DynamicWeightAverage", "task_loss", "gradients",
     "JointRetrievalRating", "TwoTowerRatingModel", "top_k_accuracy",
 ]

@@ -67,6 +67,8 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "monitor": "val_loss",         # what it watches: "val_loss", "val_objective" or "val_<task>_loss"
     "gradnorm_alpha": 1.5,
     "gradnorm_lr": 0.01,
+    "dwa_temperature": 2.0,        # loss_weights="dwa": softmax temperature of the loss ratios
+    "gradient_cosine": False,      # log grad_cos_<a>_<b> per epoch also with gradient="sum"
     "deterministic": True,         # tf op determinism: same seed, same numbers
 }
 

@@ -45,7 +45,7 @@ from mtrec_lib.models.features import FeatureSpec, make_dataset
 __all__ = ["MultiTaskLearning", "TASK_TYPES"]
 
 TASK_TYPES = ("binary", "regression")
-_CORE_PARAMS = ("tasks", "architecture", "features", "loss_weights", "seed")
+_CORE_PARAMS = ("tasks", "architecture", "features", "loss_weights", "seed", "gradient")
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
 _OPTIMIZER_FILE = "optimizer.npz"  # optimiser state (Adam's step count and moments), for partial_fit
@@ -82,10 +82,22 @@ class MultiTaskLearning:
         Feature columns. ``None``: every column that is not a task label. Columns whose
         name ends ``_id`` and non-numeric columns are embedded (unseen values fall in an
         out-of-vocabulary bucket); numeric columns are standardised inside the model.
-    loss_weights : None, dict, "uncertainty" or "gradnorm"
-        How task losses combine (see :mod:`mtrec_lib.models.losses`).
+    loss_weights : None, dict, "uncertainty", "gradnorm" or "dwa"
+        How task losses are weighted (see :mod:`mtrec_lib.models.losses`): fixed weights,
+        learned uncertainty weights, GradNorm, or Dynamic Weight Average.
     seed : int, default 0
-        Seeds weights, shuffling and dropout. Same seed and machine -> same numbers.
+        Seeds weights, shuffling, dropout and PCGrad's task order. Same seed and machine ->
+        same numbers.
+    gradient : {"sum", "pcgrad", "mgda"}, default "sum"
+        How the task gradients on the shared parameters combine into one step (see
+        :mod:`mtrec_lib.models.gradients`): their sum (what minimising the weighted loss
+        does), PCGrad (conflicting components projected away) or MGDA (the min-norm convex
+        combination). PCGrad combines with every ``loss_weights`` (it projects the weighted
+        task gradients); MGDA chooses its own task weights at every step, so it needs
+        ``loss_weights=None``. Neither applies to ``architecture="single_task"``, which
+        shares nothing. ``"pcgrad"`` and ``"mgda"`` cost one backward pass per task, and
+        log ``grad_cos_<a>_<b>`` in ``history_`` (hyperparameter ``gradient_cosine=True``
+        logs it for ``"sum"`` too).
     **hyperparameters
         Any key of :data:`~mtrec_lib.models.architectures.DEFAULT_HYPERPARAMETERS`, e.g.
         ``num_experts=4, expert_units=16, tower_units=(8,), embedding_dim=8,
@@ -118,12 +130,13 @@ class MultiTaskLearning:
 
     def __init__(self, tasks: Mapping[str, str] | None = None, architecture: str = "mmoe",
                  features: list[str] | None = None, loss_weights: Any = None, seed: int = 0,
-                 **hyperparameters: Any) -> None:
+                 gradient: str = "sum", **hyperparameters: Any) -> None:
         self.tasks = tasks
         self.architecture = architecture
         self.features = features
         self.loss_weights = loss_weights
         self.seed = seed
+        self.gradient = gradient
         self._hyper_names = list(hyperparameters)
         for k, v in hyperparameters.items():
             setattr(self, k, v)
@@ -211,10 +224,42 @@ class MultiTaskLearning:
                              "Use None, a dict or 'uncertainty'.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+        self._check_gradient(tasks)
         hp = self._hyperparameters()
         # Checked on every fit, with or without validation data, so that a typo shows at once.
         check_choice(hp["monitor"], "monitor", ["val_loss", "val_objective", *(f"val_{t}_loss" for t in tasks)])
         return tasks, hp
+
+    def _check_gradient(self, tasks: Mapping[str, str]) -> None:
+        """``gradient`` against the tasks, the architecture and ``loss_weights``: before any training."""
+        from mtrec_lib.models.gradients import GRADIENT_METHODS
+
+        check_choice(self.gradient, "gradient", GRADIENT_METHODS)
+        if self.gradient == "sum":
+            return
+        if len(tasks) < 2:
+            raise ValueError(f"gradient={self.gradient!r} combines the gradients of several tasks, and there is "
+                             f"one task ({list(tasks)}); use gradient='sum' or add a task.")
+        if self.architecture == "single_task":
+            raise ValueError(f"gradient={self.gradient!r} acts on parameters that tasks share, and architecture "
+                             "'single_task' shares none (each task has its own network); use gradient='sum' or "
+                             f"an architecture with shared parameters (one of {list(ARCHITECTURES[1:])}).")
+        if self.gradient == "mgda" and self.loss_weights is not None:
+            raise ValueError(f"gradient='mgda' chooses its own task weights at every step (the min-norm "
+                             f"combination), so it cannot combine with loss_weights={self.loss_weights!r}; "
+                             "use loss_weights=None with 'mgda', or gradient='pcgrad' (which combines with "
+                             "every loss_weights) or 'sum'.")
+
+    def _training_model(self, core, tasks: Mapping[str, str], info: Mapping[str, Any], hp: Mapping[str, Any]):
+        """Loss weighting and the training model around ``core``: one set-up for fit, load and streaming."""
+        from mtrec_lib.models.losses import make_weighting
+        from mtrec_lib.models.training import MultiTaskModel
+
+        weighting = make_weighting(self.loss_weights, list(tasks), list(tasks.values()), hp["gradnorm_alpha"],
+                                   hp["gradnorm_lr"], hp["dwa_temperature"])
+        return MultiTaskModel(core, tasks, weighting, shared_layer=info["shared_layer"],
+                              loss_outputs=info["loss_outputs"], gradient=self.gradient,
+                              gradient_cosine=bool(hp["gradient_cosine"]), seed=int(self.seed))
 
     def _prepare(self, df, name, tasks, labels: bool):
         if not isinstance(df, pd.DataFrame):
@@ -299,9 +344,6 @@ class MultiTaskLearning:
         import keras
         import tensorflow as tf
 
-        from mtrec_lib.models.losses import make_weighting
-        from mtrec_lib.models.training import MultiTaskModel
-
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"{name}: expected a pandas DataFrame, got {type(data).__name__}. "
                             "Wrap your data with pd.DataFrame(...).")
@@ -321,10 +363,7 @@ class MultiTaskLearning:
         if validation_data is not None:
             v_arrays, v_labels = self._prepare(validation_data, "fit(validation_data)", tasks, labels=True)
             val = _frame_dataset(preprocess, v_arrays, v_labels, max(batch_size, 4096))
-        weighting = make_weighting(self.loss_weights, list(tasks), list(tasks.values()),
-                                   hp["gradnorm_alpha"], hp["gradnorm_lr"])
-        model = MultiTaskModel(core, tasks, weighting, shared_layer=info["shared_layer"],
-                               loss_outputs=info["loss_outputs"])
+        model = self._training_model(core, tasks, info, hp)
         _compile(model, hp)
         train = _frame_dataset(preprocess, arrays, labels, batch_size, shuffle=True, seed=shuffle_seed)
         cbs = list(callbacks or [])
@@ -590,8 +629,6 @@ class MultiTaskLearning:
         import keras
 
         from mtrec_lib.models import layers as _layers  # noqa: F401  (registers custom layers)
-        from mtrec_lib.models.losses import make_weighting
-        from mtrec_lib.models.training import MultiTaskModel
 
         path = Path(path)
         if not (path / _META_FILE).exists() or not (path / _MODEL_FILE).exists():
@@ -616,12 +653,9 @@ class MultiTaskLearning:
         est.network_info_ = meta["network_info_"]
         network = keras.saving.load_model(path / _MODEL_FILE)
         hp = est._hyperparameters()
-        weighting = make_weighting(est.loss_weights, list(est.tasks_), list(est.tasks_.values()),
-                                   hp["gradnorm_alpha"], hp["gradnorm_lr"])
-        weighting.set_state(meta["weighting_state"])
         est.network_ = network
-        est.model_ = MultiTaskModel(network.get_layer("core"), est.tasks_, weighting, shared_layer=est.network_info_["shared_layer"],
-                                    loss_outputs=est.network_info_["loss_outputs"])
+        est.model_ = est._training_model(network.get_layer("core"), est.tasks_, est.network_info_, hp)
+        est.model_.weighting.set_state(meta["weighting_state"])
         stored = meta.get("sha256", {_OPTIMIZER_FILE: None} if (path / _OPTIMIZER_FILE).exists() else {})
         if _OPTIMIZER_FILE in stored:  # absent in saves written before it was stored
             _compile(est.model_, hp)

@@ -22,6 +22,14 @@ Three ways to build it, each a small Keras layer that holds its own state:
     $L_{grad} = \sum_i \lvert G_i - \bar G\, r_i^{\alpha} \rvert$ (the target
     $\bar G r_i^\alpha$ held constant), then renormalises $\sum_i w_i = T$.
 
+:class:`DynamicWeightAverage`
+    Liu, Johns & Davison (CVPR 2019). Weights follow how fast each task's loss falls:
+    with $\bar L_i(t)$ the mean training loss of task $i$ in epoch $t$ and
+    $r_i = \bar L_i(t-1) / \bar L_i(t-2)$, epoch $t$ uses
+    $w_i(t) = T \exp(r_i / \tau) / \sum_j \exp(r_j / \tau)$ (temperature $\tau = 2$);
+    the first two epochs use $w_i = 1$. A task whose loss stalls ($r_i$ near 1) gains
+    weight over one that still falls fast.
+
 :func:`task_loss` gives the per-task loss: mean binary cross-entropy for
 ``"binary"`` tasks, mean squared error for ``"regression"`` tasks.
 
@@ -41,7 +49,11 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["task_loss", "FixedWeights", "UncertaintyWeighting", "GradNorm", "make_weighting", "check_loss_weights"]
+__all__ = ["task_loss", "FixedWeights", "UncertaintyWeighting", "GradNorm", "DynamicWeightAverage",
+           "LOSS_WEIGHTINGS", "make_weighting", "check_loss_weights"]
+
+#: The named loss weightings ``loss_weights`` accepts besides ``None`` and a dict.
+LOSS_WEIGHTINGS = ("uncertainty", "gradnorm", "dwa")
 
 _EPS = 1e-7
 
@@ -79,6 +91,12 @@ class _Weighting(keras.layers.Layer):
 
     def effective_weights(self):
         raise NotImplementedError
+
+    def observe(self, losses) -> None:
+        """Called by the training step with every batch's task losses (DWA keeps epoch means)."""
+
+    def end_epoch(self) -> None:
+        """Called after every training epoch (DWA computes the next epoch's weights)."""
 
     def get_state(self) -> dict[str, list[float]]:
         """Variable values as plain lists (saved next to the model as JSON)."""
@@ -214,6 +232,79 @@ class GradNorm(_Weighting):
         return {**super().get_config(), "alpha": self.alpha, "learning_rate": self.learning_rate}
 
 
+class DynamicWeightAverage(_Weighting):
+    r"""Dynamic Weight Average (Liu, Johns & Davison, CVPR 2019, eq. 7).
+
+    Parameters
+    ----------
+    task_types : list of str
+    temperature : float, default 2.0
+        $\tau$: large values flatten the weights toward 1 (the paper uses 2).
+
+    Notes
+    -----
+    The weights change only between epochs: the training step passes each batch's task
+    losses to :meth:`observe`, which sums them; :meth:`end_epoch` (called by
+    :class:`~mtrec_lib.models.MultiTaskModel` after every epoch) turns the sums into the
+    epoch's mean losses $\bar L_i(t)$, keeps the last two, and from the third epoch on
+    sets $w_i = T \operatorname{softmax}_i(r / \tau)$ with
+    $r_i = \bar L_i(t-1) / \bar L_i(t-2)$. The paper's implementation averages the loss
+    over an epoch's batches in the same way. All of this state is saved with the model,
+    so ``partial_fit`` continues the schedule (each call's epochs count).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dwa = DynamicWeightAverage(["binary", "binary"])
+    >>> for epoch_losses in ([1.0, 1.0], [0.5, 0.9]):      # task 1 learns fast, task 2 stalls
+    ...     dwa.observe(np.array(epoch_losses, "float32")); dwa.end_epoch()
+    >>> np.asarray(dwa.effective_weights(), float).round(3).tolist()   # 2 softmax([0.5, 0.9] / 2)
+    [0.9, 1.1]
+    """
+
+    def __init__(self, task_types, temperature: float = 2.0, **kwargs):
+        super().__init__(task_types, **kwargs)
+        if not float(temperature) > 0:
+            raise ValueError(f"dwa_temperature must be > 0, got {temperature!r}.")
+        self.temperature = float(temperature)
+        t = self.num_tasks
+        self.w = self.add_weight(name="task_weights", shape=(t,), initializer="ones", trainable=False)
+        self.loss_sum = self.add_weight(name="epoch_loss_sum", shape=(t,), initializer="zeros", trainable=False)
+        self.batches = self.add_weight(name="epoch_batches", shape=(), initializer="zeros", trainable=False)
+        self.last = self.add_weight(name="mean_loss_last_epoch", shape=(t,), initializer="ones", trainable=False)
+        self.before = self.add_weight(name="mean_loss_epoch_before", shape=(t,), initializer="ones",
+                                      trainable=False)
+        self.epochs = self.add_weight(name="epochs_seen", shape=(), initializer="zeros", trainable=False)
+
+    def combine(self, losses):
+        return ops.sum(ops.convert_to_tensor(self.w) * ops.cast(ops.stack(losses), "float32"))
+
+    def effective_weights(self):
+        return ops.convert_to_tensor(self.w)
+
+    def observe(self, losses) -> None:
+        self.loss_sum.assign(self.loss_sum + ops.stop_gradient(ops.cast(ops.stack(losses), "float32")))
+        self.batches.assign(self.batches + 1.0)
+
+    def end_epoch(self) -> None:
+        n = float(np.asarray(self.batches.numpy()))
+        if n == 0:  # an epoch without training batches changes nothing
+            return
+        mean = np.asarray(self.loss_sum.numpy(), dtype="float64") / n
+        self.before.assign(np.asarray(self.last.numpy()))
+        self.last.assign(mean.astype("float32"))
+        self.epochs.assign(self.epochs + 1.0)
+        self.loss_sum.assign(np.zeros(self.num_tasks, "float32"))
+        self.batches.assign(0.0)
+        if float(np.asarray(self.epochs.numpy())) >= 2:
+            r = mean / np.maximum(np.asarray(self.before.numpy(), dtype="float64"), _EPS)
+            z = np.exp((r - r.max()) / self.temperature)
+            self.w.assign((self.num_tasks * z / z.sum()).astype("float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
 def check_loss_weights(loss_weights, task_names: Sequence[str]) -> list[float] | str | None:
     """Validate the estimator's ``loss_weights``; a dict becomes a list in task order."""
     if loss_weights is None:
@@ -230,18 +321,19 @@ def check_loss_weights(loss_weights, task_names: Sequence[str]) -> list[float] |
                 raise ValueError(f"loss_weights[{t!r}] must be a finite number >= 0, got {v!r}.")
             weights.append(float(v))
         return weights
-    if isinstance(loss_weights, str) and loss_weights in ("uncertainty", "gradnorm"):
+    if isinstance(loss_weights, str) and loss_weights in LOSS_WEIGHTINGS:
         return loss_weights
     raise ValueError(f"unknown loss_weights {loss_weights!r}; use None, a dict of task weights, "
-                     "'uncertainty' or 'gradnorm'.")
+                     f"or one of {list(LOSS_WEIGHTINGS)}.")
 
 
 def make_weighting(loss_weights, task_names: Sequence[str], task_types: Sequence[str],
-                   gradnorm_alpha: float = 1.5, gradnorm_lr: float = 0.01) -> _Weighting:
+                   gradnorm_alpha: float = 1.5, gradnorm_lr: float = 0.01,
+                   dwa_temperature: float = 2.0) -> _Weighting:
     """Build the weighting layer from the estimator's ``loss_weights`` argument.
 
     ``None`` -> all ones; a dict ``{task: weight}`` (missing tasks weigh 1);
-    ``"uncertainty"``; ``"gradnorm"``.
+    ``"uncertainty"``; ``"gradnorm"``; ``"dwa"``.
     """
     checked = check_loss_weights(loss_weights, task_names)
     if checked is None:
@@ -250,4 +342,6 @@ def make_weighting(loss_weights, task_names: Sequence[str], task_types: Sequence
         return FixedWeights(task_types, checked, name="loss_weighting")
     if loss_weights == "uncertainty":
         return UncertaintyWeighting(task_types, name="loss_weighting")
+    if loss_weights == "dwa":
+        return DynamicWeightAverage(task_types, temperature=dwa_temperature, name="loss_weighting")
     return GradNorm(task_types, alpha=gradnorm_alpha, learning_rate=gradnorm_lr, name="loss_weighting")

@@ -83,13 +83,11 @@ def _build(estimator, summary: pd.DataFrame, strategy):
 
     from mtrec_lib.models.architectures import build_network
     from mtrec_lib.models.features import FeatureSpec
-    from mtrec_lib.models.losses import make_weighting
-    from mtrec_lib.models.training import MultiTaskModel
-
     tasks, hp = estimator._validate_setup()
-    if strategy is not None and estimator.loss_weights == "gradnorm":
-        raise ValueError("loss_weights='gradnorm' updates its weights inside the training step, which a "
-                         "tf.distribute strategy does not synchronise; use None, a dict or 'uncertainty'.")
+    if strategy is not None and estimator.loss_weights in ("gradnorm", "dwa"):
+        raise ValueError(f"loss_weights={estimator.loss_weights!r} updates its weights from the losses each "
+                         "replica sees, which a tf.distribute strategy does not synchronise; use None, a dict "
+                         "or 'uncertainty'.")
     if not isinstance(summary, pd.DataFrame) or summary.empty:
         raise ValueError("summary must be a non-empty DataFrame of feature columns with the vocabularies and "
                          "value ranges of the training data (ShardSet.summary_frame(), or a sample of rows).")
@@ -102,12 +100,9 @@ def _build(estimator, summary: pd.DataFrame, strategy):
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         network, info = build_network(estimator.architecture, tasks, spec, arrays, hp)
-        weighting = make_weighting(estimator.loss_weights, list(tasks), list(tasks.values()),
-                                   hp["gradnorm_alpha"], hp["gradnorm_lr"])
         # The whole network trains, lookups included: a stream cannot run them once up front
         # as the DataFrame path does.
-        model = MultiTaskModel(network, tasks, weighting, shared_layer=info["shared_layer"],
-                               loss_outputs=info["loss_outputs"])
+        model = estimator._training_model(network, tasks, info, hp)
         model.compile(optimizer=keras.optimizers.Adam(float(hp["learning_rate"])), jit_compile=False,
                       steps_per_execution=_STEPS_PER_CALL)
     return tasks, hp, spec, network, info, model
@@ -149,6 +144,7 @@ def _distributed_loop(model, strategy, dist_dataset, epochs: int, steps_per_epoc
             k = min(_STEPS_PER_CALL, steps_per_epoch - done)
             run_steps(iterator, tf.constant(k, tf.int64))
             done += k
+        model.weighting.end_epoch()
         logs = {m.name: float(m.result()) for m in model.metrics}
         logs["seconds"] = time.perf_counter() - start
         for k, v in logs.items():
