@@ -276,3 +276,24 @@ def test_dwa_and_gradient_methods_in_params_and_repr():
     assert model.get_params()["gradient"] == "pcgrad" and model.get_params()["dwa_temperature"] == 3.0
     assert "gradient='pcgrad'" in repr(model)
     assert mt.MultiTaskLearning().get_params()["gradient"] == "sum"
+
+
+def test_pcgrad_under_a_distribution_strategy_and_dwa_refused():
+    from mtrec_lib import distributed as dist
+    from mtrec_lib.models.streaming import fit_dataset
+
+    df = _frame(1000)
+    feats = ["user_id", "x1", "x2"]
+
+    def dataset_fn(ctx):
+        return tf.data.Dataset.from_tensor_slices((
+            {c: df[c].to_numpy() for c in feats},
+            {t: df[t].to_numpy() for t in ("click", "purchase")})).repeat().batch(128)
+
+    strategy = dist.local_strategy(2)
+    model = mt.MultiTaskLearning(features=feats, gradient="pcgrad", epochs=2, seed=0)
+    fit_dataset(model, dataset_fn, summary=df[feats], strategy=strategy, steps_per_epoch=4)
+    assert len(model.history_["grad_cos_click_purchase"]) == 2
+    with pytest.raises(ValueError, match="loss_weights='dwa'.*does not synchronise"):
+        fit_dataset(mt.MultiTaskLearning(features=feats, loss_weights="dwa"), dataset_fn, summary=df[feats],
+                    strategy=strategy, steps_per_epoch=4)

@@ -94,6 +94,7 @@ class _Weighting(keras.layers.Layer):
 
     def observe(self, losses) -> None:
         """Called by the training step with every batch's task losses (DWA keeps epoch means)."""
+        del losses  # a body beyond the docstring: AutoGraph cannot convert an empty function
 
     def end_epoch(self) -> None:
         """Called after every training epoch (DWA computes the next epoch's weights)."""
