@@ -62,3 +62,48 @@ def test_multi_task_objective(built_site):
     ratio1, ratio2 = r["gradnorm_loss_ratios"]
     assert 1 / 1.5 < ratio1 / ratio2 < 1.5
     assert gn1 < eq1 and gn2 > 5 * eq2
+
+
+def test_gradient_conflict(built_site):
+    r = _run("03_gradient_conflict.ipynb")
+    # the worked example: the summed step raises task 1's loss, as the first-order formula says
+    assert r["toy_sum_dot_g1"] < 0
+    assert r["toy_loss1_rise"] > 0 and abs(r["toy_loss1_rise"] / r["toy_loss1_rise_predicted"] - 1) < 0.1
+    # PCGrad and MGDA by hand match the library "to float32 rounding"
+    assert r["pcgrad_hand_vs_library_max_diff"] < 1e-5
+    assert r["pcgrad_orthogonality_max"] < 1e-5          # g1' . g2 = 0
+    assert r["pcgrad_three_task_order_gap"] > 0.1        # with three tasks the order matters
+    assert r["mgda_hand_vs_library_max_diff"] < 1e-5
+    assert r["mgda_kkt_violation_max"] < 1e-5            # g_t . d >= |d|^2
+    # the picture: PCGrad's and MGDA's directions lower both losses; MGDA's interior weight
+    # 10/13 makes g1 . d = g2 . d = |d|^2
+    assert all(v > 0 for v in r["toy_pcgrad_dots"])
+    assert abs(r["toy_mgda_alpha1"] - 10 / 13) < 1e-5
+    dot1, dot2, d_sq = r["toy_mgda_dots_and_sq"]
+    assert d_sq > 0 and abs(dot1 - d_sq) < 1e-5 and abs(dot2 - d_sq) < 1e-5
+    # training: 2 shops x 3 methods, one cosine per epoch, each a cosine
+    cosines = r["cosines"]
+    assert len(cosines) == 6 and all(len(c) == r["epochs"] for c in cosines.values())
+    assert all(-1 <= v <= 1 for c in cosines.values() for v in c)
+    # "click and purchase hardly conflict": near zero in the first epoch, positive afterwards
+    assert r["share_negative_epochs"] < 0.25
+    first_lo, first_hi = r["first_epoch_cosine_range"]
+    later_lo, later_hi = r["later_cosine_range"]
+    assert later_lo > 0 and max(abs(first_lo), abs(first_hi)) < later_lo
+    assert all(min(c[1:]) > 0 for c in cosines.values())
+    # "the latent relatedness barely matters"
+    by_rel = r["later_cosine_by_relatedness"]
+    assert abs(by_rel["0.7"] - by_rel["0"]) < 0.1
+    # AUCs: PCGrad almost the sum's model; MGDA costs click, gains nothing measurable on purchase
+    assert all(0.5 < auc < 1 for run in r["test_auc"].values() for auc in run.values())
+    assert r["pcgrad_max_auc_gap_vs_sum"] < 0.01
+    intervals = r["auc_diff_intervals"]
+    for rel in ("0.7", "0"):
+        diff, low, high = intervals[f"{rel}/click/mgda"]
+        assert low <= diff <= high < 0
+        diff, low, high = intervals[f"{rel}/purchase/mgda"]
+        assert low < 0 < high
+    assert r["final_train_loss"]["purchase"] < r["final_train_loss"]["click"]
+    assert r["test_purchases"] > 50
+    # small enough for the build: well under a minute on two cores
+    assert r["cpu_seconds"] < 60

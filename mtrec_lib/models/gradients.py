@@ -80,12 +80,14 @@ def gradient_cosines(grads):
 def pcgrad(grads, order: Sequence[int] | None = None):
     """PCGrad's projected task gradients (Yu et al., 2020, Algorithm 1): a ``(T, P)`` tensor.
 
-    Every task's gradient $g_i$ is projected, one task $j$ after another in ``order``,
-    off the *original* gradient $g_j$ whenever it conflicts with it:
+    Every task's gradient $g_i$ is projected, one other task $j \\ne i$ after another in
+    ``order``, off the *original* gradient $g_j$ whenever it conflicts with it:
     $g_i \\leftarrow g_i - \\min(0, g_i \\cdot g_j) / \\lVert g_j \\rVert^2 \\; g_j$.
-    (Projecting onto itself never changes it: $g_i \\cdot g_i \\ge 0$.) The update is the
-    sum of the rows. With two tasks the order does not matter; with more it does, and
-    the paper draws it at random each step (the training step does, seeded).
+    (The paper's Algorithm 1 skips $j = i$; its reference code visits every task, $i$
+    included, which with three or more tasks can differ: once projected, $g_i$ may
+    conflict with its own original.) The update is the sum of the rows. With two tasks
+    the order does not matter; with more it does, and the paper draws it at random each
+    step (the training step does, seeded).
 
     Parameters
     ----------
@@ -110,21 +112,23 @@ def pcgrad(grads, order: Sequence[int] | None = None):
         if sorted(order) != list(range(n_tasks)):
             raise ValueError(f"order must be a permutation of range({n_tasks}), got {order}.")
     sq = ops.sum(g * g, axis=1)
+    others = 1.0 - ops.eye(n_tasks, dtype=g.dtype)                   # row j: 0 for task j, 1 for the rest
     out = g
     for step in range(n_tasks):
-        g_j = ops.take(g, order[step], axis=0)[None, :]
+        j = order[step]
+        g_j = ops.take(g, j, axis=0)[None, :]
         dot = ops.sum(out * g_j, axis=1)                              # (T,): g_i . g_j for every i
-        coef = ops.minimum(dot, 0.0) / ops.maximum(ops.take(sq, order[step]), _TINY)  # only on conflict
-        out = out - coef[:, None] * g_j
+        coef = ops.minimum(dot, 0.0) / ops.maximum(ops.take(sq, j), _TINY)   # only on conflict
+        out = out - (coef * ops.take(others, j, axis=0))[:, None] * g_j       # not task j itself
     return out
 
 
-def min_norm_pair(aa, ab, bb):
+def min_norm_pair(aa, ab, bb, tie: float = 0.5):
     """Weight $\\gamma$ on $a$ of the smallest vector $\\gamma a + (1-\\gamma) b$, $\\gamma \\in [0, 1]$.
 
     From the three dot products $a\\cdot a$, $a \\cdot b$, $b \\cdot b$:
     $\\gamma = \\operatorname{clip}\\big((b\\cdot b - a\\cdot b) / \\lVert a - b\\rVert^2, 0, 1\\big)$,
-    and $\\tfrac12$ when $a = b$ (every point of the segment is the same vector).
+    and ``tie`` ($\\tfrac12$) when $a = b$ (every point of the segment is the same vector).
 
     Examples
     --------
@@ -135,24 +139,28 @@ def min_norm_pair(aa, ab, bb):
     denom = aa + bb - 2.0 * ab                                       # ||a - b||^2
     safe = ops.maximum(denom, _TINY)
     gamma = ops.clip((bb - ab) / safe, 0.0, 1.0)
-    return ops.where(denom > _TINY * ops.maximum(aa + bb, 1.0), gamma, ops.ones_like(gamma) * 0.5)
+    return ops.where(denom > _TINY * ops.maximum(aa + bb, 1.0), gamma, ops.ones_like(gamma) * tie)
 
 
-def mgda_weights(grads, iterations: int = 50):
+def mgda_weights(grads, iterations: int = 250):
     """MGDA's weights: the convex combination of the task gradients with the smallest norm.
 
     Solves $\\min_\\alpha \\lVert \\sum_i \\alpha_i g_i \\rVert^2$ over the simplex
     ($\\alpha_i \\ge 0$, $\\sum_i \\alpha_i = 1$). Two tasks: the closed form of
-    :func:`min_norm_pair`. More tasks: Frank-Wolfe on the Gram matrix $M = G G^\\top$
-    (Sener & Koltun, 2018, Algorithm 2): start at $\\alpha = 1/T$; repeatedly move toward
-    the task $t$ with the smallest $(M\\alpha)_t$ by the exact line search between the
-    current point and $g_t$.
+    :func:`min_norm_pair`. Up to ``EXACT_MAX_TASKS`` (6) tasks: exactly, by trying every
+    support $S$ of $\\alpha$: on $S$ the minimum over the affine hull is
+    $\\alpha_S \\propto M_S^{-1}\\mathbf 1$ ($M = G G^\\top$, the Gram matrix, with a tiny ridge
+    so that equal or dependent gradients share their weight), and the answer is the best
+    such point that lies in the simplex. More tasks: Frank-Wolfe on $M$ (Sener & Koltun, 2018,
+    Algorithm 2): start at $\\alpha = 1/T$, move toward the task $t$ with the smallest
+    $(M\\alpha)_t$ by the exact line search, ``iterations`` times (approximate: Frank-Wolfe
+    converges slowly near the optimum).
 
     Parameters
     ----------
     grads : array-like, shape (T, P)
-    iterations : int, default 50
-        Frank-Wolfe steps (ignored for two tasks).
+    iterations : int, default 250
+        Frank-Wolfe steps (more than ``EXACT_MAX_TASKS`` tasks only).
 
     Returns
     -------
@@ -164,6 +172,8 @@ def mgda_weights(grads, iterations: int = 50):
     >>> import numpy as np
     >>> np.asarray(mgda_weights([[2.0, 0.0], [0.0, 1.0]]), float).round(3).tolist()   # the shorter weighs more
     [0.2, 0.8]
+    >>> np.asarray(mgda_weights(np.eye(3)), float).round(3).tolist()                  # orthogonal: equal
+    [0.333, 0.333, 0.333]
     """
     g = _matrix(grads)
     n_tasks = int(g.shape[0])
@@ -173,6 +183,8 @@ def mgda_weights(grads, iterations: int = 50):
     if n_tasks == 2:
         a = min_norm_pair(gram[0, 0], gram[0, 1], gram[1, 1])
         return ops.stack([a, 1.0 - a])
+    if n_tasks <= EXACT_MAX_TASKS:
+        return _min_norm_by_supports(gram)
     alpha = ops.ones((n_tasks,), dtype=g.dtype) / n_tasks
     eye = ops.eye(n_tasks, dtype=g.dtype)
     for _ in range(int(iterations)):
@@ -182,9 +194,43 @@ def mgda_weights(grads, iterations: int = 50):
         vv = ops.sum(alpha * m_alpha)                                # v . v, v = G^T alpha
         vt = ops.take(m_alpha, t)                                    # v . g_t
         tt = ops.take(ops.diagonal(gram), t)                         # g_t . g_t
-        gamma = min_norm_pair(vv, vt, tt)                            # weight on the current point v
+        gamma = min_norm_pair(vv, vt, tt, tie=1.0)                   # weight on v; v = g_t: stay
         alpha = gamma * alpha + (1.0 - gamma) * e_t
     return alpha
+
+
+#: Up to this many tasks :func:`mgda_weights` is exact (2^T - 1 small linear systems).
+EXACT_MAX_TASKS = 6
+
+
+def _min_norm_by_supports(gram):
+    """The min-norm point of the simplex, exactly: the best feasible affine minimum over all supports."""
+    n_tasks = int(gram.shape[0])
+    dtype = gram.dtype
+    gram = ops.cast(gram, "float64")  # the ridged systems are ill-conditioned for float32
+    eye = ops.eye(n_tasks, dtype="float64")
+    # The ridge keeps every M_S invertible; it also breaks ties toward spreading the weight
+    # (equal gradients: each extra task in S lowers the ridge term), so equal gradients share.
+    scale = ops.maximum(ops.sum(ops.diagonal(gram)) / n_tasks, _TINY)
+    ridged = gram + 1e-6 * scale * eye
+    best_value, best_alpha = None, None
+    for mask in range(1, 2 ** n_tasks):
+        support = [i for i in range(n_tasks) if mask >> i & 1]
+        pick = ops.take(eye, support, axis=0)                        # (|S|, T): rows of the identity
+        sub = ops.matmul(ops.matmul(pick, ridged), ops.transpose(pick))
+        x = ops.solve(sub, ops.ones((len(support), 1), dtype="float64"))[:, 0]
+        a_sub = x / ops.sum(x)
+        value = ops.sum(a_sub * ops.matmul(sub, a_sub))
+        value = ops.where(ops.all(a_sub >= -1e-6), value, ops.full_like(value, float("inf")))
+        alpha = ops.matmul(a_sub[None, :], pick)[0]
+        if best_value is None:
+            best_value, best_alpha = value, alpha
+        else:
+            better = value < best_value
+            best_value = ops.where(better, value, best_value)
+            best_alpha = ops.where(better, alpha, best_alpha)
+    best_alpha = ops.maximum(best_alpha, 0.0)
+    return ops.cast(best_alpha / ops.sum(best_alpha), dtype)
 
 
 def combine(grads, method: str = "sum", order: Sequence[int] | None = None):
