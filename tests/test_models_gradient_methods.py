@@ -7,6 +7,11 @@ gradient (scaled by MGDA's weight).
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pandas as pd
@@ -279,21 +284,35 @@ def test_dwa_and_gradient_methods_in_params_and_repr():
 
 
 def test_pcgrad_under_a_distribution_strategy_and_dwa_refused():
-    from mtrec_lib import distributed as dist
-    from mtrec_lib.models.streaming import fit_dataset
-
-    df = _frame(1000)
-    feats = ["user_id", "x1", "x2"]
-
-    def dataset_fn(ctx):
-        return tf.data.Dataset.from_tensor_slices((
-            {c: df[c].to_numpy() for c in feats},
-            {t: df[t].to_numpy() for t in ("click", "purchase")})).repeat().batch(128)
-
-    strategy = dist.local_strategy(2)
-    model = mt.MultiTaskLearning(features=feats, gradient="pcgrad", epochs=2, seed=0)
-    fit_dataset(model, dataset_fn, summary=df[feats], strategy=strategy, steps_per_epoch=4)
-    assert len(model.history_["grad_cos_click_purchase"]) == 2
-    with pytest.raises(ValueError, match="loss_weights='dwa'.*does not synchronise"):
-        fit_dataset(mt.MultiTaskLearning(features=feats, loss_weights="dwa"), dataset_fn, summary=df[feats],
-                    strategy=strategy, steps_per_epoch=4)
+    # local_strategy must split the CPU before TensorFlow runs anything: a fresh process.
+    code = textwrap.dedent("""
+        import json, numpy as np, pandas as pd, tensorflow as tf
+        import mtrec_lib as mt
+        from mtrec_lib import distributed as dist
+        from mtrec_lib.models.streaming import fit_dataset
+        strategy = dist.local_strategy(2)
+        rng = np.random.default_rng(0)
+        n = 1000
+        df = pd.DataFrame({"user_id": rng.integers(0, 50, n), "x1": rng.normal(size=n)})
+        df["click"] = (rng.random(n) < 0.5).astype(int)
+        df["purchase"] = (rng.random(n) < 0.3).astype(int)
+        feats = ["user_id", "x1"]
+        def dataset_fn(ctx):
+            return tf.data.Dataset.from_tensor_slices((
+                {c: df[c].to_numpy() for c in feats},
+                {t: df[t].to_numpy() for t in ("click", "purchase")})).repeat().batch(128)
+        model = mt.MultiTaskLearning(features=feats, gradient="pcgrad", epochs=2, seed=0)
+        fit_dataset(model, dataset_fn, summary=df[feats], strategy=strategy, steps_per_epoch=4)
+        try:
+            fit_dataset(mt.MultiTaskLearning(features=feats, loss_weights="dwa"), dataset_fn, summary=df[feats],
+                        strategy=strategy, steps_per_epoch=4)
+            refused = ""
+        except ValueError as e:
+            refused = str(e)
+        print("RESULT", json.dumps({"cos": model.history_["grad_cos_click_purchase"], "refused": refused}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.split("RESULT ")[-1])
+    assert len(res["cos"]) == 2 and all(-1 <= c <= 1 for c in res["cos"])
+    assert "loss_weights='dwa'" in res["refused"] and "does not synchronise" in res["refused"]

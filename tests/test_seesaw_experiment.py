@@ -198,7 +198,9 @@ def test_seesaw_record_matches_runs():
     if floors:  # the noise floor of the generator is 0.01 per task; least squares is far above it
         for t in ("y1", "y2"):
             assert 0.008 < floors[f"noise_mse_{t}"] < 0.012
-            assert floors[f"linear_mse_{t}"] > 1.0
+            assert floors[f"linear_mse_{t}"] > 0.5          # two sinusoids: about 0.68
+            # the networks learn what a straight line cannot
+            assert rec["results"]["synthetic"]["single_task"]["metric"][t]["mean"] < 0.2 * floors[f"linear_mse_{t}"]
 
 
 # ---------------------------------------------------------------------------- the notebook
