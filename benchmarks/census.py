@@ -201,6 +201,17 @@ def hyperparameters(arch: str, lr: float, args_like: dict) -> dict:
             "patience": args_like["patience"]}
 
 
+def binary_metrics(model, frames: dict, tasks) -> dict:
+    """``{<frame>_auc_<task>, <frame>_logloss_<task>}`` of a fitted model on each named frame."""
+    out = {}
+    for name, frame in frames.items():
+        res = model.evaluate(frame)
+        for t in tasks:
+            out[f"{name}_auc_{t}"] = float(res[f"{t}_auc"])
+            out[f"{name}_logloss_{t}"] = float(res[f"{t}_logloss"])
+    return out
+
+
 def run_one(job: dict) -> dict:
     """Train one architecture on one group with one seed; validation and test AUC per task."""
     import numpy as np
@@ -214,11 +225,7 @@ def run_one(job: dict) -> dict:
     model = mt.MultiTaskLearning(tasks=tasks, architecture=arch, seed=seed, **hyperparameters(arch, lr, job))
     model.fit(train, validation_data=val, verbose=0)
     out = {k: job[k] for k in ("group", "arch", "seed", "lr", "drop", "signature")}
-    for name, frame in (("val", val), ("test", test)):
-        res = model.evaluate(frame)
-        for t in tasks:
-            out[f"{name}_auc_{t}"] = float(res[f"{t}_auc"])
-            out[f"{name}_logloss_{t}"] = float(res[f"{t}_logloss"])
+    out.update(binary_metrics(model, {"val": val, "test": test}, tasks))
     hist = model.history_
     val_loss = hist.get("val_loss", [])
     out.update({"params": int(model.count_params()), "epochs_run": len(hist.get("loss", [])),

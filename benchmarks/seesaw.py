@@ -291,16 +291,13 @@ def run_one(job: dict) -> dict:
     model.fit(train, validation_data=val, verbose=0)
     out = {k: job[k] for k in ("setting", "arch", "method", "weight", "seed", "signature")}
     out["point"] = point_name(job["method"], job["weight"])
-    for name, frame in (("val", val), ("test", test)):
-        if task_type == "regression":
+    if task_type == "regression":
+        for name, frame in (("val", val), ("test", test)):
             pred = model.predict(frame)
             for t in tasks:
                 out[f"{name}_mse_{t}"] = float(np.mean((frame[t].to_numpy() - pred[t].to_numpy()) ** 2))
-        else:
-            res = model.evaluate(frame)
-            for t in tasks:
-                out[f"{name}_auc_{t}"] = float(res[f"{t}_auc"])
-                out[f"{name}_logloss_{t}"] = float(res[f"{t}_logloss"])
+    else:
+        out.update(census_bench.binary_metrics(model, {"val": val, "test": test}, tasks))
     hist = model.history_
     val_loss = hist.get("val_loss", [])
     cos_keys = [k for k in hist if k.startswith("grad_cos_")]
