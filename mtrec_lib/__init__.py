@@ -22,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "metrics", "cf", "models", "rerank", "pipeline", "explain", "distributed")
+_SUBMODULES = ("data", "metrics", "cf", "models", "rerank", "pipeline", "calibration", "experiment", "explain",
+               "distributed")
 __all__ = [*_SUBMODULES, "MultiTaskLearning", "__version__"]
 
 

@@ -334,6 +334,53 @@ class _TopN:
         frame["rank"] = frame.groupby(USER, sort=False).cumcount() + 1
         return frame
 
+    def score_items(self, user_ids: Iterable | None = None) -> pd.DataFrame:
+        """The score ``recommend`` ranks by, for every item of the training catalogue.
+
+        Use it to evaluate a ranking beyond the top ``n``, e.g. the rank of a held-out item
+        among all items or among sampled ones (:func:`mtrec_lib.metrics.heldout_ranks`).
+        Seen items are *not* masked: every (user, item) gets the model's score.
+
+        Parameters
+        ----------
+        user_ids : array-like, optional
+            Users to score, duplicates dropped; default every user seen at fit time. A user
+            unseen at fit time gets the item popularity (training users per item), as in
+            ``recommend``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``user_id`` (in the order given), one column per item (``item_id``, in
+            the model's item order), float scores, higher = recommended first. Memory is
+            ``len(user_ids) * n_items`` floats.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> train = pd.DataFrame({"user_id": [1, 2, 2, 3], "item_id": [10, 10, 20, 30]})
+        >>> scores = Popularity().fit(train).score_items([1, 99])   # 99: unseen, gets popularity
+        >>> scores.shape, scores.columns.tolist(), scores.loc[99].tolist()
+        ((2, 3), [10, 20, 30], [2.0, 1.0, 1.0])
+        """
+        if not hasattr(self, "seen_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(train) first.")
+        users = self.user_ids_ if user_ids is None else pd.Index(pd.unique(np.asarray(list(user_ids))))
+        codes = self.user_ids_.get_indexer(users)
+        known = codes >= 0
+        scores = np.empty((len(codes), len(self.item_ids_)))
+        if known.any():
+            scores[known] = self._score(codes[known])
+        scores[~known] = self.popularity_
+        return pd.DataFrame(scores, index=pd.Index(users, name=USER), columns=pd.Index(self.item_ids_, name=ITEM))
+
 
 # ---------------------------------------------------------------------------
 # k-NN rating prediction

@@ -61,6 +61,8 @@ __all__ = [
     "mae",
     "auc",
     "logloss",
+    "expected_calibration_error",
+    "reliability_curve",
     "precision_at_k",
     "recall_at_k",
     "ndcg_at_k",
@@ -177,6 +179,130 @@ def logloss(y_true, y_prob, eps: float | None = None) -> float:
     eps = np.finfo(float).eps if eps is None else float(eps)
     p = np.clip(p, eps, 1 - eps)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+# ---------------------------------------------------------------------------
+# Calibration: do predicted probabilities match observed frequencies?
+# ---------------------------------------------------------------------------
+def _calibration_bins(y_true, y_prob, n_bins: int, strategy: str) -> pd.DataFrame:
+    """The one binning behind :func:`reliability_curve` and :func:`expected_calibration_error`.
+
+    Bin *k* is the half-open interval ``[edge_k, edge_{k+1})``; the last bin is closed,
+    ``[edge_{n-1}, edge_n]``, so a probability of exactly 1 (or the largest prediction, for
+    quantile bins) falls in the last bin. Uniform edges are ``k / n_bins`` and a prediction's
+    bin is ``floor(p * n_bins)``, so a prediction on an edge (0.6 with 5 bins) opens the bin
+    above it. Empty bins get no row.
+    """
+    y, p = _pair(y_true, y_prob, ("y_true", "y_prob"))
+    n_bins = check_positive_int(n_bins, "n_bins")
+    check_choice(strategy, "strategy", ["uniform", "quantile"])
+    if (p < 0).any() or (p > 1).any():
+        raise ValueError("y_prob must be probabilities in [0, 1]. Apply a sigmoid to scores first.")
+    if (y < 0).any() or (y > 1).any():
+        raise ValueError("y_true must hold 0/1 labels or true probabilities in [0, 1], "
+                         f"found values in [{y.min():g}, {y.max():g}].")
+    if strategy == "uniform":
+        # floor(p * n) rather than a search in np.linspace edges: linspace's 0.6000000000000001
+        # would put a prediction of exactly 0.6 in the bin below its edge.
+        edges = np.arange(n_bins + 1) / n_bins
+        k = n_bins
+        idx = np.minimum(np.floor(p * n_bins).astype(np.int64), k - 1)
+    else:
+        # Equal-count bins; tied predictions cannot be split, so repeated edges merge bins.
+        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
+        if edges.size == 1:  # every prediction equal: one bin holding all of them
+            edges = np.array([edges[0], edges[0]])
+        k = edges.size - 1
+        idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, k - 1)
+    count = np.bincount(idx, minlength=k)
+    sum_p = np.bincount(idx, weights=p, minlength=k)
+    sum_y = np.bincount(idx, weights=y, minlength=k)
+    keep = count > 0
+    return pd.DataFrame({
+        "bin_lower": edges[:-1][keep],
+        "bin_upper": edges[1:][keep],
+        "mean_predicted": sum_p[keep] / count[keep],
+        "fraction_positive": sum_y[keep] / count[keep],
+        "count": count[keep],
+    })
+
+
+def reliability_curve(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
+    """Mean prediction and observed frequency per probability bin: the reliability diagram's points.
+
+    A calibrated model (校准的模型) has ``fraction_positive == mean_predicted`` in every
+    bin: of the rows predicted at 0.2, a fifth are positive.
+
+    Parameters
+    ----------
+    y_true : array-like
+        0/1 labels, or the true probabilities of a simulation (then ``fraction_positive``
+        is the mean true probability of the bin).
+    y_prob : array-like
+        Predicted probabilities in [0, 1], aligned row by row with ``y_true``.
+    n_bins : int, default 10
+        Number of bins before empty ones are dropped.
+    strategy : {"uniform", "quantile"}, default "uniform"
+        ``"uniform"``: equal-width bins on [0, 1]. ``"quantile"``: edges at the
+        quantiles of ``y_prob``, so bins hold (nearly) equal counts; tied predictions
+        stay together, which can leave fewer bins.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty bin: ``bin_lower, bin_upper, mean_predicted,
+        fraction_positive, count``. Bins are ``[bin_lower, bin_upper)``, the last one
+        closed on the right, so every row is counted once and ``count`` sums to n.
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
+    >>> reliability_curve(y, p, n_bins=2)
+       bin_lower  bin_upper  mean_predicted  fraction_positive  count
+    0        0.0        0.5        0.200000           0.333333      3
+    1        0.5        1.0        0.733333           0.666667      3
+    >>> reliability_curve(y, p, n_bins=3, strategy="quantile")["count"].tolist()
+    [2, 2, 2]
+    """
+    return _calibration_bins(y_true, y_prob, n_bins, strategy)
+
+
+def expected_calibration_error(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform") -> float:
+    """Expected calibration error (ECE, 期望校准误差): the count-weighted gap of the reliability curve.
+
+    .. math::
+
+        \\mathrm{ECE} = \\sum_b \\frac{n_b}{n} \\left| \\bar y_b - \\bar p_b \\right|
+
+    over the non-empty bins *b* of :func:`reliability_curve` (Naeini et al. 2015; Guo et
+    al. 2017), with :math:`\\bar y_b` the bin's observed frequency and :math:`\\bar p_b`
+    its mean prediction. 0 means calibrated at this binning. With labels the estimate
+    has a noise floor (a calibrated model scores above 0 on a finite sample, more so
+    with many small bins); with true probabilities as ``y_true`` it measures the gap
+    to the truth, without that label noise.
+
+    Parameters
+    ----------
+    y_true, y_prob, n_bins, strategy
+        As in :func:`reliability_curve` (bins ``[lower, upper)``, the last one closed).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
+    >>> round(expected_calibration_error(y, p, n_bins=2), 6)   # (3 * 0.133333 + 3 * 0.066667) / 6
+    0.1
+    >>> expected_calibration_error([0, 1, 1, 0], [0.5, 0.5, 0.5, 0.5])   # right on average
+    0.0
+    """
+    bins = _calibration_bins(y_true, y_prob, n_bins, strategy)
+    gap = (bins["fraction_positive"] - bins["mean_predicted"]).abs()
+    return float((bins["count"] * gap).sum() / bins["count"].sum())
 
 
 # ---------------------------------------------------------------------------
@@ -554,3 +680,324 @@ def novelty(recs: pd.DataFrame, train: pd.DataFrame, k: int | None = None) -> fl
     if p.size == 0:
         raise ValueError("recs: none of the recommended items appears in train; novelty is undefined.")
     return float(np.mean(-np.log2(p)))
+
+
+# ---------------------------------------------------------------------------
+# Sampled versus full ranking: the rank of each held-out item (Krichene & Rendle 2020)
+# ---------------------------------------------------------------------------
+__all__ += ["heldout_ranks", "rank_metrics"]
+
+RANK_TIES = ("expected", "pessimistic", "optimistic")
+_RANK_BATCH = 512  # held-out rows compared with the catalogue at once: memory ~ 512 x n_items
+
+
+def _score_matrix(scores: pd.DataFrame) -> tuple[pd.Index, pd.Index, np.ndarray]:
+    """Users, items and the float score matrix of a wide score frame, validated."""
+    if not isinstance(scores, pd.DataFrame):
+        raise TypeError(
+            f"scores: expected a pandas DataFrame (users as index, items as columns), got "
+            f"{type(scores).__name__}. Build one with model.score_items(users) or "
+            "pd.DataFrame(matrix, index=user_ids, columns=item_ids)."
+        )
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise ValueError(f"scores: the frame is empty (shape {scores.shape}). Score at least one user and item.")
+    for what, labels in (("index (users)", scores.index), ("columns (items)", scores.columns)):
+        if labels.has_duplicates:
+            dup = labels[labels.duplicated()][0]
+            raise ValueError(f"scores: {what} repeats {dup!r}; each user and item may appear once.")
+    try:
+        s = scores.to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"scores must hold numbers ({err}). Convert it with scores.astype(float).") from None
+    if not np.isfinite(s).all():
+        raise ValueError(
+            "scores contains NaN or infinite values. Give every (user, item) a finite score; "
+            "the items a user has seen are excluded through `seen`, not by a score of -inf."
+        )
+    return pd.Index(scores.index), pd.Index(scores.columns), s
+
+
+def _plain(x):
+    """A numpy scalar as the Python value, so that messages read ``1``, not ``np.int64(1)``."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _pairs_mask(df: pd.DataFrame, users: pd.Index, items: pd.Index) -> np.ndarray:
+    """Boolean (len(users), len(items)) matrix, True at the (user, item) pairs of ``df`` found in both."""
+    u, i = users.get_indexer(df[USER]), items.get_indexer(df[ITEM])
+    ok = (u >= 0) & (i >= 0)
+    mask = np.zeros((len(users), len(items)), dtype=bool)
+    mask[u[ok], i[ok]] = True
+    return mask
+
+
+def _above_tied(s: np.ndarray, target: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: candidates scored strictly above the row's target score, and candidates tied with it."""
+    t = target[:, None]
+    return (candidates & (s > t)).sum(axis=1), (candidates & (s == t)).sum(axis=1)
+
+
+def heldout_ranks(
+    scores: pd.DataFrame,
+    heldout: pd.DataFrame,
+    seen: pd.DataFrame,
+    n_negatives: int = 100,
+    seed: int = 0,
+    negatives: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Rank of every held-out item in the full ranking and among sampled negatives.
+
+    The protocol of many papers ("HR@10 of the held-out item among 100 sampled items the
+    user has not interacted with") next to the full ranking it approximates, from one
+    score matrix, as studied by Krichene & Rendle (KDD 2020).
+
+    For a held-out row (user *u*, item *i*) the *negatives* (负样本) of *u* are every item
+    of the catalogue (the columns of ``scores``) that *u* has no row for in ``seen`` nor
+    in ``heldout``; so a user's other held-out items never count against it.
+
+    * full: *i* is ranked against all of *u*'s negatives;
+    * sampled: *i* is ranked against ``n_negatives`` of them, drawn uniformly without
+      replacement, one draw per user shared by that user's held-out rows (or the
+      negatives given in ``negatives``).
+
+    Ties are kept explicit instead of being broken silently: ``*_rank`` is the *mid rank*
+    :math:`1 + \\text{above} + \\text{tied}/2` (the expected rank when ties are broken at
+    random) and ``*_tied`` the number of negatives with exactly the held-out item's
+    score. :func:`rank_metrics` turns these into metrics; a model that scores every
+    item equally then scores exactly what a random ranking scores in expectation,
+    never a perfect 1.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        One row per user (index: user ids), one column per catalogue item (columns: item
+        ids), finite scores, higher = ranked first; e.g. ``model.score_items(users)``.
+    heldout : pandas.DataFrame
+        The test interactions, ``user_id`` and ``item_id``, each pair once. Every user
+        must be a row of ``scores`` and every item a column.
+    seen : pandas.DataFrame
+        The training interactions (``user_id``, ``item_id``): never negatives of that
+        user. Pairs outside ``scores`` are ignored. Pass an empty frame with the two
+        columns to rank against the whole catalogue.
+    n_negatives : int, default 100
+        Negatives sampled per user. A user with fewer negatives than this raises a
+        ``ValueError`` (the sampled metric would silently use another denominator).
+    seed : int, default 0
+        Seed of the draw: the same inputs and seed give the same sample. Users draw in
+        the order in which they first appear in ``heldout``.
+    negatives : pandas.DataFrame, optional
+        A fixed sample instead of a random one (``user_id``, ``item_id``), e.g. a
+        published evaluation file; each pair must be a negative of its user.
+        ``n_negatives`` and ``seed`` are then unused.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per held-out row, in its order: ``user_id``, ``item_id``, ``full_rank``,
+        ``full_tied``, ``n_full`` (number of negatives), ``sampled_rank``,
+        ``sampled_tied``, ``n_sampled``.
+
+    Raises
+    ------
+    ValueError
+        Missing columns, an unknown user or item, non-finite scores, a held-out item
+        that the user has also ``seen``, or fewer negatives than ``n_negatives``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame([[0.9, 0.8, 0.7, 0.6, 0.6, 0.1]], index=[1], columns=list("abcdef"))
+    >>> heldout = pd.DataFrame({"user_id": [1], "item_id": ["d"]})
+    >>> seen = pd.DataFrame({"user_id": [1], "item_id": ["a"]})
+    >>> sample = pd.DataFrame({"user_id": [1, 1], "item_id": ["e", "f"]})
+    >>> heldout_ranks(scores, heldout, seen, negatives=sample).iloc[0].to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'user_id': 1, 'item_id': 'd', 'full_rank': 3.5, 'full_tied': 1, 'n_full': 4,
+     'sampled_rank': 1.5, 'sampled_tied': 1, 'n_sampled': 2}
+    """
+    users, items, s = _score_matrix(scores)
+    check_frame(heldout, "heldout", required=[USER, ITEM], unique=[USER, ITEM])
+    check_frame(seen, "seen", required=[USER, ITEM], allow_empty=True)
+    if negatives is None:
+        n_negatives = check_positive_int(n_negatives, "n_negatives")
+        check_positive_int(seed, "seed", 0)
+    u = users.get_indexer(heldout[USER])
+    i = items.get_indexer(heldout[ITEM])
+    for codes, col, where in ((u, USER, "index (users)"), (i, ITEM, "columns (items)")):
+        if (codes < 0).any():
+            missing = heldout[col].to_numpy()[codes < 0]
+            raise ValueError(
+                f"heldout: {len(pd.unique(missing))} {col} value(s) are not in the {where} of scores, "
+                f"e.g. {_plain(missing[0])!r}. Score them too, or drop those rows first "
+                f"(e.g. heldout[heldout.{col}.isin(scores.{'index' if col == USER else 'columns'})])."
+            )
+    # Only the users with a held-out row matter: one row each, in order of first appearance.
+    rows = pd.Index(pd.unique(heldout[USER]))
+    row_of = rows.get_indexer(heldout[USER])
+    s_rows = s[users.get_indexer(rows)]
+    seen_mask = _pairs_mask(seen, rows, items)
+    if seen_mask[row_of, i].any():
+        first = heldout[seen_mask[row_of, i]].iloc[0]
+        raise ValueError(
+            f"heldout: the pair (user_id={_plain(first[USER])!r}, item_id={_plain(first[ITEM])!r}) is also in "
+            "seen; a test "
+            "item the user interacted with in training cannot be ranked. Remove it from one of the two."
+        )
+    candidates = ~seen_mask & ~_pairs_mask(heldout, rows, items)
+    n_pool = candidates.sum(axis=1)
+
+    if negatives is None:
+        short = n_pool < n_negatives
+        if short.any():
+            j = int(np.argmax(short))
+            raise ValueError(
+                f"n_negatives={n_negatives} but user {_plain(rows[j])!r} has only {n_pool[j]} items it has not "
+                f"interacted with (smallest pool: {n_pool.min()}). Lower n_negatives to at most {n_pool.min()}."
+            )
+        # A uniform sample without replacement: the n smallest of i.i.d. uniform keys
+        # over the user's negatives (keys of non-negatives pushed to +inf).
+        rng = np.random.default_rng(seed)
+        keys = rng.random(candidates.shape)
+        keys[~candidates] = np.inf
+        pick = np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]
+        sampled = np.zeros_like(candidates)
+        np.put_along_axis(sampled, pick, True, axis=1)
+    else:
+        check_frame(negatives, "negatives", required=[USER, ITEM], unique=[USER, ITEM])
+        nu, ni = rows.get_indexer(negatives[USER]), items.get_indexer(negatives[ITEM])
+        bad = (nu < 0) | (ni < 0)
+        bad[~bad] = ~candidates[nu[~bad], ni[~bad]]
+        if bad.any():
+            first = negatives[bad].iloc[0]
+            raise ValueError(
+                f"negatives: (user_id={_plain(first[USER])!r}, item_id={_plain(first[ITEM])!r}) is not a negative "
+                "of that user "
+                "(the user has no held-out row, the item is not a column of scores, or the user has it in "
+                "seen or heldout). Sample negatives only from items the user has not interacted with."
+            )
+        sampled = _pairs_mask(negatives, rows, items)
+
+    n = len(heldout)
+    full_above, full_tied = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    samp_above, samp_tied = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    for start in range(0, n, _RANK_BATCH):
+        b = slice(start, start + _RANK_BATCH)
+        r = row_of[b]
+        target = s_rows[r, i[b]]
+        full_above[b], full_tied[b] = _above_tied(s_rows[r], target, candidates[r])
+        samp_above[b], samp_tied[b] = _above_tied(s_rows[r], target, sampled[r])
+    return pd.DataFrame({
+        USER: heldout[USER].to_numpy(),
+        ITEM: heldout[ITEM].to_numpy(),
+        "full_rank": 1.0 + full_above + full_tied / 2.0,
+        "full_tied": full_tied,
+        "n_full": n_pool[row_of],
+        "sampled_rank": 1.0 + samp_above + samp_tied / 2.0,
+        "sampled_tied": samp_tied,
+        "n_sampled": sampled.sum(axis=1)[row_of],
+    })
+
+
+def _rank_values(rank: np.ndarray, tied: np.ndarray, n_neg: np.ndarray, k: int, ties: str) -> dict:
+    """Per-row hit@k, ndcg@k, reciprocal rank and AUC of one relevant item with the given mid rank."""
+    from scipy.special import digamma
+
+    above = rank - 1.0 - tied / 2.0  # exact: tied / 2 is a multiple of 0.5
+    if ties != "expected":
+        r = above + 1.0 + (tied if ties == "pessimistic" else 0.0)
+        auc = (n_neg - (r - 1.0)) / n_neg
+        return {"hit": (r <= k).astype(float), "ndcg": np.where(r <= k, 1.0 / np.log2(r + 1.0), 0.0),
+                "rr": 1.0 / r, "auc": auc}
+    # Random tie-breaking: the item lands on each of ranks above+1 .. above+1+tied with
+    # probability 1/(tied+1); every metric below is the exact mean over those ranks.
+    m = tied + 1.0
+    hit = np.clip((k - above) / m, 0.0, 1.0)
+    disc = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))]  # disc[j] = DCG of ranks 1..j
+    hi, lo = np.minimum(above + m, k).astype(np.int64), np.minimum(above, k).astype(np.int64)
+    ndcg = (disc[hi] - disc[lo]) / m
+    rr = (digamma(above + m + 1.0) - digamma(above + 1.0)) / m  # (H(above + m) - H(above)) / m
+    auc = (n_neg - above - tied / 2.0) / n_neg
+    return {"hit": hit, "ndcg": ndcg, "rr": rr, "auc": auc}
+
+
+def rank_metrics(
+    ranks: pd.DataFrame, k: int = 10, ties: str = "expected", per_row: bool = False
+) -> dict | pd.DataFrame:
+    """HR@k, nDCG@k, MRR and AUC of the held-out items, on the full ranking and on the sample.
+
+    Each row of ``ranks`` (from :func:`heldout_ranks`) has one relevant item, at rank
+    *r* among its negatives. With a single relevant item the list metrics of this module
+    reduce to functions of *r*, and this function evaluates exactly those:
+
+    * hit@k = 1 if :math:`r \\le k` (equal to :func:`hit_rate_at_k`, and to
+      :func:`recall_at_k`, on the top-k list of the same scores);
+    * ndcg@k = :math:`1/\\log_2(r+1)` if :math:`r \\le k`, else 0 (IDCG = 1; equal to
+      :func:`ndcg_at_k` with binary gain);
+    * mrr = :math:`1/r` (average precision with one relevant item; no cut-off);
+    * auc = share of the negatives ranked below the item (ties count one half).
+
+    Going through ranks rather than top-k lists is what lets one score matrix give the
+    full and the sampled value at once (a list of the sampled candidates would need a
+    second recommendation call per user and seed); the test suite checks that hit@k
+    and ndcg@k agree with :func:`hit_rate_at_k` and :func:`ndcg_at_k` on the lists.
+    Means are over the rows of ``ranks`` (held-out items); with one held-out item per
+    user, as in leave-last-out, that is the mean over users.
+
+    Parameters
+    ----------
+    ranks : pandas.DataFrame
+        Output of :func:`heldout_ranks`.
+    k : int, default 10
+        Cut-off of hit@k and ndcg@k.
+    ties : {"expected", "pessimistic", "optimistic"}, default "expected"
+        How negatives with the same score as the held-out item count. ``"expected"``:
+        the exact expectation when ties are broken uniformly at random (a model that
+        scores all items equally gets hit@k = k / (number of candidates), like a random
+        ranking); ``"pessimistic"``: every tied negative ranks first; ``"optimistic"``:
+        the held-out item ranks first among its ties (a constant model then looks
+        perfect: shown only to measure how much ties matter).
+    per_row : bool, default False
+        Return each row's values instead of the means (for a bootstrap or a paired test).
+
+    Returns
+    -------
+    dict or pandas.DataFrame
+        ``{"full": {...}, "sampled": {...}}``, each with keys ``"hit@k"``, ``"ndcg@k"``
+        (the actual ``k`` substituted), ``"mrr"``, ``"auc"`` and ``"n"`` (rows averaged);
+        with ``per_row=True`` a frame aligned with ``ranks``: ``user_id``, ``item_id`` and
+        the columns ``full_hit@k``, ``full_ndcg@k``, ``full_mrr``, ``full_auc`` and the
+        same with ``sampled_``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame([[0.9, 0.8, 0.7, 0.6, 0.6, 0.1]], index=[1], columns=list("abcdef"))
+    >>> ranks = heldout_ranks(scores, pd.DataFrame({"user_id": [1], "item_id": ["d"]}),
+    ...                       pd.DataFrame({"user_id": [1], "item_id": ["a"]}),
+    ...                       negatives=pd.DataFrame({"user_id": [1, 1], "item_id": ["e", "f"]}))
+    >>> m = rank_metrics(ranks, k=3)   # full: 3 or 4 at random (b, c above, e tied)
+    >>> m["full"]["hit@3"], m["sampled"]["hit@3"]
+    (0.5, 1.0)
+    >>> rank_metrics(ranks, k=3, ties="pessimistic")["full"]["hit@3"]
+    0.0
+    """
+    check_frame(ranks, "ranks", required=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied",
+                                          "n_sampled"],
+                numeric=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied", "n_sampled"])
+    k = check_positive_int(k, "k")
+    check_choice(ties, "ties", RANK_TIES)
+    out, rows = {}, {}
+    for which in ("full", "sampled"):
+        n_neg = ranks[f"n_{which}"].to_numpy(dtype=float)
+        if (n_neg < 1).any():
+            raise ValueError(f"ranks: some rows have n_{which} = 0 negatives; their rank says nothing. "
+                             "Drop them first.")
+        v = _rank_values(ranks[f"{which}_rank"].to_numpy(dtype=float), ranks[f"{which}_tied"].to_numpy(dtype=float),
+                         n_neg, k, ties)
+        out[which] = {f"hit@{k}": float(v["hit"].mean()), f"ndcg@{k}": float(v["ndcg"].mean()),
+                      "mrr": float(v["rr"].mean()), "auc": float(v["auc"].mean()), "n": int(len(ranks))}
+        rows.update({f"{which}_hit@{k}": v["hit"], f"{which}_ndcg@{k}": v["ndcg"], f"{which}_mrr": v["rr"],
+                     f"{which}_auc": v["auc"]})
+    if per_row:
+        keys = {c: ranks[c].to_numpy() for c in (USER, ITEM) if c in ranks.columns}
+        return pd.DataFrame({**keys, **rows}, index=ranks.index)
+    return out

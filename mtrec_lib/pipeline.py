@@ -27,8 +27,10 @@ Recommendation list        ``user_id, item_id, score, rank``
 
 For simulated logs, :class:`ShopTruth` gives the ground-truth click and purchase
 probabilities of *any* (user, item) pair of a :func:`mtrec_lib.data.simulate_shop` world,
-and :func:`list_quality` measures lists with them (expected clicks and purchases per list)
-and with the usual offline metrics.
+and :func:`list_quality` measures lists with them (expected clicks, purchases and GMV per
+list) and with the usual offline metrics. :func:`fusion_sweep` measures the lists of many
+fusion exponents at once, and :func:`pareto_front` picks the settings that no other
+setting beats on every objective (multi-objective fusion, 多目标融合).
 
 Examples
 --------
@@ -45,7 +47,7 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,8 @@ __all__ = [
     "RecommendationPipeline",
     "ShopTruth",
     "list_quality",
+    "pareto_front",
+    "fusion_sweep",
 ]
 
 USER, ITEM, SCORE, RANK = "user_id", "item_id", "score", "rank"
@@ -616,6 +620,9 @@ class ShopTruth:
         Share of impressions per device; :meth:`probabilities` averages over it by default.
     max_logit_error_ : float
         Largest reconstruction error over the logged impressions.
+    prices_ : pandas.Series
+        Each item's price (index ``item_id``): :func:`list_quality` turns purchase
+        probabilities into expected GMV with it.
 
     Examples
     --------
@@ -638,7 +645,8 @@ class ShopTruth:
         self._devices = sorted(pd.unique(d["device"]).tolist())
         self._segments = sorted(pd.unique(shop.users["segment"]).tolist())
         self._segment = shop.users.set_index(USER)["segment"]
-        self._log_price = np.log(shop.items.set_index(ITEM)["price"])
+        self.prices_ = shop.items.set_index(ITEM)["price"].astype(float)
+        self._log_price = np.log(self.prices_)
         self.device_share_ = d["device"].value_counts(normalize=True).reindex(self._devices)
         u, i = d[USER].to_numpy(), d[ITEM].to_numpy()
         xc, xp = self._design(u, i, d["position"].to_numpy(), d["device"].to_numpy())
@@ -738,7 +746,11 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
     truth : ShopTruth, optional
         Adds ``expected_clicks`` and ``expected_purchases``: per list (mean over users), the
         sum of the true probabilities of its items, each at its position in the list
-        (rank *r* shown at position *r*), averaged over the device mix.
+        (rank *r* shown at position *r*), averaged over the device mix. If the truth knows
+        the items' prices (a ``prices_`` Series indexed by ``item_id``, as
+        :class:`ShopTruth` has), also ``expected_gmv``: per list, the sum of
+        :math:`p_{\text{purchase}} \times \text{price}` over its items (gross merchandise
+        value, 成交总额), mean over users.
     heldout : pandas.DataFrame, optional
         Relevant ``user_id, item_id`` pairs of a later period (e.g. purchases): adds
         ``ndcg@k`` and ``hit@k`` (:mod:`mtrec_lib.metrics`).
@@ -751,6 +763,18 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
     -------
     dict
         The metrics that the given arguments allow, plus ``users``.
+
+    Examples
+    --------
+    >>> import mtrec_lib as mt, pandas as pd
+    >>> shop = mt.data.simulate_shop(n_users=50, n_items=20, n_impressions=2_000, seed=0)
+    >>> truth = ShopTruth(shop)
+    >>> recs = pd.DataFrame({"user_id": [0, 0], "item_id": [3, 4], "rank": [1, 2]})
+    >>> q = list_quality(recs, truth, catalog=range(20))
+    >>> p = truth.probabilities(recs, position=[1, 2])      # item 3 at the top, item 4 second
+    >>> gmv = (p["p_purchase"] * truth.prices_.loc[[3, 4]].to_numpy()).sum()
+    >>> bool(abs(q["expected_gmv"] - gmv) < 1e-12), q["coverage"]
+    (True, 0.1)
     """
     from mtrec_lib import metrics
 
@@ -761,10 +785,23 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
     top = top[top["_pos"] <= k]
     out: dict[str, float] = {"users": int(top[USER].nunique())}
     if truth is not None:
+        prices = getattr(truth, "prices_", None)
+        if prices is not None:
+            # Checked first: an item outside the simulated catalogue has no latent factors either.
+            price = prices.reindex(top[ITEM].to_numpy()).to_numpy(dtype=float)
+            if np.isnan(price).any():
+                missing = top[ITEM].to_numpy()[np.isnan(price)].tolist()[0]
+                raise ValueError(f"recs: item_id {missing!r} has no price in truth.prices_; recommend items of "
+                                 "the simulated catalogue only.")
         p = truth.probabilities(top, position=top["_pos"].to_numpy())
-        per_user = p.groupby(top[USER].to_numpy())[["p_click", "p_purchase"]].sum()
+        if prices is not None:
+            p = p.assign(gmv=p["p_purchase"].to_numpy() * price)
+        cols = ["p_click", "p_purchase", *(["gmv"] if prices is not None else [])]
+        per_user = p.groupby(top[USER].to_numpy())[cols].sum()
         out["expected_clicks"] = float(per_user["p_click"].mean())
         out["expected_purchases"] = float(per_user["p_purchase"].mean())
+        if prices is not None:
+            out["expected_gmv"] = float(per_user["gmv"].mean())
     if heldout is not None:
         check_frame(heldout, "heldout", required=[USER, ITEM])
         # Only the users who got a list: a user without one would count as a miss.
@@ -776,3 +813,178 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
     if catalog is not None:
         out["coverage"] = metrics.catalog_coverage(top, catalog, k=k)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Multi-objective fusion: sweeping the exponents, and the Pareto front
+# ---------------------------------------------------------------------------
+def pareto_front(points: pd.DataFrame, maximize: Sequence[str], *, minimize: Sequence[str] = ()) -> np.ndarray:
+    """Boolean mask of the rows of ``points`` that no other row dominates (the Pareto front, 帕累托前沿).
+
+    Row *q* dominates row *p* when *q* is at least as good as *p* on every objective and
+    strictly better on at least one ("good" is higher for ``maximize`` columns, lower for
+    ``minimize`` columns). The front is what is left: the settings where one objective can
+    only be improved by giving up another.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        One row per candidate (e.g. a fusion setting), one numeric column per objective.
+        Other columns are ignored.
+    maximize : sequence of str
+        Columns where higher is better.
+    minimize : sequence of str, default ()
+        Columns where lower is better (e.g. latency, an error rate).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``True`` for the rows on the front, in the row order of ``points``.
+
+    Raises
+    ------
+    ValueError
+        No objective given, an objective listed twice, a missing or non-numeric column, or
+        a NaN (a missing value cannot be compared; drop or fill those rows).
+
+    Notes
+    -----
+    *Ties and duplicates.* Two rows equal on every objective do not dominate each other
+    (neither is strictly better anywhere), so both stay on the front if nothing else beats
+    them; drop duplicates first to keep one. A row equal to another on some objectives and
+    worse on one is dominated. An empty frame gives an empty mask and a single row is its
+    own front. The comparison is exact: values that differ by rounding noise count as
+    different.
+
+    *Cost.* Every pair is compared, :math:`O(n^2 d)` time for ``n`` rows and ``d``
+    objectives, in blocks of rows so that memory stays :math:`O(n d)` per block: fine for
+    the few hundred settings of a weight grid.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pts = pd.DataFrame({"clicks": [3.0, 2.0, 1.0, 2.0, 2.0],
+    ...                     "purchases": [1.0, 2.0, 3.0, 1.0, 2.0]})
+    >>> pareto_front(pts, ["clicks", "purchases"]).tolist()  # row 3 loses to rows 1 and 4; 1 and 4 tie
+    [True, True, True, False, True]
+    >>> pareto_front(pts, ["clicks"], minimize=["purchases"]).tolist()
+    [True, False, False, False, False]
+    """
+    if isinstance(maximize, str) or isinstance(minimize, str):
+        raise ValueError("maximize and minimize take lists of column names, e.g. maximize=['clicks'].")
+    cols = [*maximize, *minimize]
+    if not cols:
+        raise ValueError("pareto_front: give at least one objective column in maximize (or minimize).")
+    if len(set(cols)) < len(cols):
+        dup = next(c for c in cols if cols.count(c) > 1)
+        raise ValueError(f"pareto_front: objective {dup!r} is listed more than once; name each column once, "
+                         "in maximize or in minimize.")
+    check_frame(points, "points", numeric=cols, allow_empty=True)
+    # Flip the minimised columns so that "higher is better" holds everywhere.
+    x = np.column_stack([points[c].to_numpy(dtype=float) * (1.0 if c in maximize else -1.0) for c in cols]) \
+        if len(points) else np.zeros((0, len(cols)))
+    dominated = np.zeros(len(x), dtype=bool)
+    block = 256
+    for start in range(0, len(x), block):
+        p = x[start:start + block, None, :]                  # (b, 1, d): the rows being tested
+        at_least = (x[None, :, :] >= p).all(axis=2)          # (b, n): row q is >= p everywhere
+        better = (x[None, :, :] > p).any(axis=2)             # (b, n): and > p somewhere
+        dominated[start:start + block] = (at_least & better).any(axis=1)
+    return ~dominated
+
+
+def fusion_sweep(scored: pd.DataFrame, weights: Iterable[Mapping[str, float]], truth: ShopTruth | None = None,
+                 k: int = 10, *, item_features: pd.DataFrame | None = None,
+                 catalog: Iterable | pd.DataFrame | None = None, reranker: str | None = None,
+                 trade_off: float = 0.7) -> pd.DataFrame:
+    """Top-``k`` lists of every fusion setting in ``weights``, each measured by :func:`list_quality`.
+
+    For each setting :math:`w`, every candidate gets the fused score
+    :math:`\\prod_c x_c^{w_c}` of its columns (:func:`fuse_scores`); each user's ``k``
+    best candidates form the list (:func:`mtrec_lib.rerank.top_k_per_user`, or a
+    diversity re-ranker) and :func:`list_quality` measures it against ``truth``. The
+    candidates and their predictions are computed once and only the ranking is redone, so a
+    grid of a few hundred settings costs seconds.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        One row per (user, candidate): ``user_id``, ``item_id`` and one column per name used
+        in ``weights``, each a probability or another positive quantity in (0, 1] (e.g. the
+        ``p_<task>`` columns of :meth:`RecommendationPipeline.score_candidates`, or a price
+        divided by the largest price: the scale of a column does not change the order a
+        product of powers gives, and :func:`fuse_scores` floors at 1e-12 and caps at 1).
+    weights : iterable of dict
+        The settings: column -> exponent >= 0, at least one positive per setting. Only the
+        ratios of the exponents change the order, so ``{"p_click": 1, "p_purchase": 1}`` and
+        ``{"p_click": 2, "p_purchase": 2}`` give the same lists.
+    truth : ShopTruth, optional
+        Ground truth for ``expected_clicks``, ``expected_purchases`` and ``expected_gmv``.
+    k : int, default 10
+        List length.
+    item_features : pandas.DataFrame, optional
+        Item vectors (index ``item_id``): adds ``ild``; needed by ``reranker``.
+    catalog : array-like or DataFrame, optional
+        Adds ``coverage``.
+    reranker : {None, "mmr", "dpp"}, default None
+        Diversity re-ranking of every user's candidates by the fused score
+        (:func:`mtrec_lib.rerank.rerank` on ``item_features``); ``None`` keeps the fused order.
+    trade_off : float in [0, 1], default 0.7
+        MMR's ``lambda_`` or the DPP's ``theta`` (1 keeps the fused order).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting, in the order given: ``w_<column>`` for every column named in any
+        setting (0 where a setting leaves it out), then the metrics of :func:`list_quality`.
+
+    Raises
+    ------
+    ValueError
+        No setting, a setting that is not a non-empty dict, a weight column missing from
+        ``scored`` (or not numeric, or NaN), repeated (user, item) rows, a negative
+        exponent, a setting whose exponents are all 0, or a re-ranker without
+        ``item_features``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scored = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [10, 11, 12],
+    ...                        "p_click": [0.5, 0.2, 0.1], "p_purchase": [0.01, 0.04, 0.02]})
+    >>> sweep = fusion_sweep(scored, [{"p_click": 1}, {"p_purchase": 1}], k=1, catalog=[10, 11, 12])
+    >>> sweep
+       w_p_click  w_p_purchase  users  coverage
+    0        1.0           0.0      1  0.333333
+    1        0.0           1.0      1  0.333333
+    """
+    from mtrec_lib.rerank import rerank, top_k_per_user
+
+    settings = list(weights) if weights is not None else []
+    if not settings:
+        raise ValueError("fusion_sweep: weights is empty; give a list of dicts {column: exponent}, "
+                         "e.g. [{'p_click': 1.0, 'p_purchase': 1.0}].")
+    for j, w in enumerate(settings):
+        if not isinstance(w, Mapping) or not w:
+            raise ValueError(f"fusion_sweep: weights[{j}] must be a non-empty dict {{column: exponent}}, got {w!r}.")
+    columns = list(dict.fromkeys(c for w in settings for c in w))
+    check_frame(scored, "scored", required=[USER, ITEM], numeric=columns, unique=[USER, ITEM])
+    k = check_positive_int(k, "k")
+    if reranker is not None:
+        check_choice(reranker, "reranker", ["mmr", "dpp"])
+        trade_off = check_number(trade_off, "trade_off", 0.0, 1.0)
+        if item_features is None:
+            raise ValueError(f"fusion_sweep: reranker={reranker!r} needs item_features (item vectors, index "
+                             "item_id) to measure how alike two items are.")
+    pairs = scored[[USER, ITEM]].reset_index(drop=True)
+    rows = []
+    for w in settings:
+        score = fuse_scores(scored[list(w)], w)              # validates every exponent
+        if reranker is None:
+            lists = top_k_per_user(pairs, score, k)
+        else:
+            knob = {"lambda_": trade_off} if reranker == "mmr" else {"theta": trade_off}
+            lists = rerank(pairs.assign(**{SCORE: score}), item_features, method=reranker, n=k,
+                           kind="features", **knob)
+        quality = list_quality(lists, truth, item_features=item_features, catalog=catalog, k=k)
+        rows.append({**{f"w_{c}": float(w.get(c, 0.0)) for c in columns}, **quality})
+    return pd.DataFrame(rows)

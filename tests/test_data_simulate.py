@@ -24,7 +24,7 @@ def shop():
 
 def test_shop_columns_and_dtypes(shop):
     assert list(shop.data.columns) == SHOP_DATA_COLUMNS
-    assert list(shop.truth.columns) == ["p_click", "p_purchase_given_click", "p_purchase"]
+    assert list(shop.truth.columns) == ["p_click", "p_purchase_given_click", "p_purchase", "p_click_at_top"]
     for col in ["user_id", "item_id", "timestamp", "day", "position", "click", "purchase"]:
         assert shop.data[col].dtype == np.int64, col
     for col in ["device", "user_segment", "item_category", "item_price_band"]:

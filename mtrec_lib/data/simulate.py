@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .validate import check_number, check_positive_int
+from .validate import check_choice, check_number, check_positive_int
 
-__all__ = ["SimulatedLog", "simulate_shop", "simulate_social", "simulate_media"]
+__all__ = ["SimulatedLog", "simulate_shop", "simulate_social", "simulate_media", "POSITION_POLICIES"]
 
 # 2024-01-01 00:00:00 UTC: simulated logs start here so timestamps look like real Unix times.
 _EPOCH = 1_704_067_200
@@ -61,7 +61,9 @@ class SimulatedLog:
         observable user/item/context features and the observed labels.
     truth : pandas.DataFrame
         The probabilities that generated the labels, same index and row order as
-        ``data``. Never give these columns to a model.
+        ``data``, and for the shop the position-free click probability
+        ``p_click_at_top`` (the impression shown at position 1). Never give these
+        columns to a model.
     users : pandas.DataFrame
         Observable user features, one row per user (``user_id`` first).
     items : pandas.DataFrame
@@ -258,6 +260,32 @@ def _position_effect(position: np.ndarray, position_bias: float) -> np.ndarray:
     return -position_bias * np.log2(position)
 
 
+#: How ``simulate_shop`` assigns list positions (``position_policy``).
+POSITION_POLICIES = ("random", "relevance")
+
+
+def _ranked_positions(rng: np.random.Generator, user: np.ndarray, score: np.ndarray,
+                      n_positions: int, noise: float) -> np.ndarray:
+    """Positions written by a logging policy that ranks what it believes relevant first.
+
+    The log (already in time order) is cut into pages: each user's consecutive
+    impressions, ``n_positions`` at a time. Within a page the policy sorts by
+    ``score`` (standardised) plus Gaussian noise of standard deviation ``noise``
+    and shows the best at position 1. ``noise=0`` ranks by true relevance (the
+    strongest confounding of position and relevance); as ``noise`` grows the
+    positions approach random ones. A user's last page may be short, so it only
+    fills the top positions.
+    """
+    z = (score - score.mean()) / (score.std() + 1e-12)
+    noisy = z + noise * rng.normal(0.0, 1.0, size=len(z))
+    frame = pd.DataFrame({"user": user, "noisy": noisy})
+    page = frame.groupby("user", sort=False).cumcount().to_numpy() // n_positions
+    frame["page"] = page
+    # rank 1 = highest noisy score on the page; "first" breaks (measure-zero) ties by row order
+    rank = frame.groupby(["user", "page"], sort=False)["noisy"].rank(ascending=False, method="first")
+    return rank.to_numpy().astype(np.int64)
+
+
 # --------------------------------------------------------------------------- shop
 _SHOP_CATEGORIES = ("electronics", "fashion", "home", "beauty", "sports", "books", "toys", "grocery")
 _SHOP_PRICE = np.array([150.0, 40.0, 60.0, 25.0, 50.0, 15.0, 30.0, 8.0])  # median price per category
@@ -284,6 +312,8 @@ def simulate_shop(
     n_factors: int = 8,
     n_days: int = 30,
     n_positions: int = 10,
+    position_policy: str = "random",
+    position_noise: float = 1.0,
 ) -> SimulatedLog:
     """Simulate an e-commerce impression log: click, then maybe purchase.
 
@@ -317,7 +347,10 @@ def simulate_shop(
         Target conversion rate after a click:
         ``sum(p_click * p_purchase_given_click) / sum(p_click)``.
     position_bias : float, default 0.5
-        Click logit falls by ``position_bias * log2(position)``.
+        Click logit falls by ``position_bias * log2(position)`` (position bias,
+        位置偏差: lower slots are examined less, whatever their relevance).
+        ``.truth["p_click_at_top"]`` is the click probability of the same
+        impression shown at position 1, where this term is 0.
     popularity_exponent : float, default 1.0
         Item exposure is proportional to ``1 / rank**popularity_exponent``
         (Zipf); 1.0 puts about three quarters of the impressions on the top 20%
@@ -328,6 +361,22 @@ def simulate_shop(
         The log spans this many days from 2024-01-01 UTC.
     n_positions : int, default 10
         Slots in the recommendation list; positions are 1-based.
+    position_policy : {"random", "relevance"}, default "random"
+        How the logging policy places impressions in the list. ``"random"``:
+        uniformly at random, independent of the item, so position and relevance
+        are unrelated. ``"relevance"``: like a real ranker, it puts what it
+        believes relevant on top. The log is cut into pages (each user's
+        consecutive impressions, ``n_positions`` at a time) and each page is
+        sorted by the position-free click logit plus noise, so position and
+        relevance are confounded. Everything else (users, items, who saw what,
+        when, on which device, and the uniform draws behind the labels) is the
+        same as with ``"random"`` for the same seed; only positions, and hence
+        probabilities and labels, differ.
+    position_noise : float >= 0, default 1.0
+        Only with ``position_policy="relevance"``: the standard deviation of the
+        Gaussian noise added to the standardised click logit before ranking.
+        0 ranks by true relevance (strongest confounding); large values tend
+        to random positions.
 
     Returns
     -------
@@ -335,7 +384,9 @@ def simulate_shop(
         ``.data`` columns: ``user_id, item_id, timestamp, day, position, device,
         user_segment, user_age, user_activity, item_category, item_price,
         item_price_band, item_popularity, click, purchase``.
-        ``.truth`` columns: ``p_click, p_purchase_given_click, p_purchase``.
+        ``.truth`` columns: ``p_click, p_purchase_given_click, p_purchase,
+        p_click_at_top`` (the last: the click probability at position 1, i.e.
+        the position-free relevance; ``p_click`` is it at the logged position).
         ``.users``: ``user_id, segment, age, activity``.
         ``.items``: ``item_id, category, price, price_band, popularity``.
 
@@ -346,7 +397,18 @@ def simulate_shop(
     >>> round(float(shop.data["click"].mean()), 2), round(float(shop.truth["p_click"].mean()), 2)
     (0.04, 0.04)
     >>> list(shop.truth.columns)
-    ['p_click', 'p_purchase_given_click', 'p_purchase']
+    ['p_click', 'p_purchase_given_click', 'p_purchase', 'p_click_at_top']
+    >>> bool((shop.truth["p_click_at_top"] >= shop.truth["p_click"]).all())  # position 1 is the best slot
+    True
+
+    A ranked log puts relevant items on top, so the top slot's clicks mix
+    position and relevance:
+
+    >>> ranked = mt.data.simulate_shop(n_users=500, n_items=100, n_impressions=20_000, seed=1,
+    ...                                position_policy="relevance", position_noise=0.5)
+    >>> t, d = ranked.truth, ranked.data
+    >>> bool(t.loc[d["position"] == 1, "p_click_at_top"].mean() > t.loc[d["position"] == 10, "p_click_at_top"].mean())
+    True
     """
     n_users = check_positive_int(n_users, "n_users")
     n_items = check_positive_int(n_items, "n_items")
@@ -360,10 +422,13 @@ def simulate_shop(
     n_factors = check_positive_int(n_factors, "n_factors")
     n_days = check_positive_int(n_days, "n_days")
     n_positions = check_positive_int(n_positions, "n_positions")
+    position_policy = check_choice(position_policy, "position_policy", POSITION_POLICIES)
+    position_noise = check_number(position_noise, "position_noise", 0.0, 100.0)
     params = dict(n_users=n_users, n_items=n_items, n_impressions=n_impressions, seed=seed,
                   task_relatedness=rho, click_selectivity=sel, ctr=ctr, cvr=cvr,
                   position_bias=position_bias, popularity_exponent=popularity_exponent,
-                  n_factors=n_factors, n_days=n_days, n_positions=n_positions)
+                  n_factors=n_factors, n_days=n_days, n_positions=n_positions,
+                  position_policy=position_policy, position_noise=position_noise)
 
     rng = np.random.default_rng(seed)
     world = _world(rng, n_users, n_items, ("click", "purchase"), n_factors=n_factors,
@@ -385,8 +450,14 @@ def simulate_shop(
     log_price = np.log(price)[i]
     log_price_z = (log_price - np.log(price).mean()) / (np.log(price).std() + 1e-12)
 
+    relevance = sel * aff_click + 0.3 * quality + _DEVICE_CLICK[imp["device"]]  # position-free
+    if position_policy == "relevance":
+        # A separate stream, so that the "random" log and every other draw stay as they were.
+        policy_rng = np.random.default_rng([seed, 1])
+        imp["position"] = _ranked_positions(policy_rng, u, relevance, n_positions, position_noise)
+    position_term = _position_effect(imp["position"], position_bias)
     click_logit = (sel * aff_click + 0.3 * quality
-                   + _position_effect(imp["position"], position_bias) + _DEVICE_CLICK[imp["device"]])
+                   + position_term + _DEVICE_CLICK[imp["device"]])
     buy_logit = (1.5 * aff_buy + 0.5 * quality + _SEGMENT_BUY[seg]
                  - _PRICE_SENSITIVITY[seg] * log_price_z + _DEVICE_BUY[imp["device"]])
     click_logit += _calibrate_intercept(click_logit, ctr)
@@ -402,7 +473,9 @@ def simulate_shop(
     data["click"] = click
     data["purchase"] = purchase
     truth = pd.DataFrame({"p_click": p_click, "p_purchase_given_click": p_cvr,
-                          "p_purchase": p_click * p_cvr}, index=data.index)
+                          "p_purchase": p_click * p_cvr,
+                          # the same impression at position 1, where the position term is 0
+                          "p_click_at_top": _sigmoid(click_logit - position_term)}, index=data.index)
     latent = {"user_shared": world.user_shared, "item_shared": world.item_shared,
               **{f"user_{t}": world.user_task[t] for t in world.user_task},
               **{f"item_{t}": world.item_task[t] for t in world.item_task},

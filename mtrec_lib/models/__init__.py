@@ -50,7 +50,8 @@ _import_tensorflow_quietly()
 from mtrec_lib.models.architectures import ARCHITECTURES, DEFAULT_HYPERPARAMETERS, build_network  # noqa: E402
 from mtrec_lib.models.estimator import TASK_TYPES, MultiTaskLearning  # noqa: E402
 from mtrec_lib.models.features import FeatureSpec  # noqa: E402
-from mtrec_lib.models.layers import CGC, MLP, PLE, ExpertGroup, MMoE, ProductLayer, Tower  # noqa: E402
+from mtrec_lib.models.layers import (  # noqa: E402
+    CGC, MLP, PLE, ExpertGroup, LogitShift, MMoE, PositionBias, ProductLayer, Tower)
 from mtrec_lib.models import gradients  # noqa: E402
 from mtrec_lib.models.losses import (  # noqa: E402
     DynamicWeightAverage, FixedWeights, GradNorm, UncertaintyWeighting, task_loss)
@@ -60,6 +61,7 @@ from mtrec_lib.models.training import MultiTaskModel  # noqa: E402
 __all__ = [
     "MultiTaskLearning", "MultiTaskModel", "ARCHITECTURES", "TASK_TYPES", "DEFAULT_HYPERPARAMETERS",
     "build_network", "FeatureSpec", "MMoE", "CGC", "PLE", "ExpertGroup", "MLP", "Tower", "ProductLayer",
+    "PositionBias", "LogitShift",
     "FixedWeights", "UncertaintyWeighting", "GradNorm", "DynamicWeightAverage", "task_loss", "gradients",
     "JointRetrievalRating", "TwoTowerRatingModel", "top_k_accuracy",
 ]

@@ -12,6 +12,14 @@ Every builder takes the same arguments and returns ``(network, info)``:
 * ``info`` says which output each task's loss reads (``loss_outputs``), the name of the
   last shared layer (for GradNorm), and the expert names behind every gate column.
 
+With ``position=`` every builder also gets the shallow position tower of Zhao et al.
+(RecSys 2019, :class:`~mtrec_lib.models.layers.PositionBias`): a raw input
+``"position_index"`` (the 1-based list position) feeds per-position logits that are added
+to the listed binary tasks' logits in outputs ``"position/<task>"``, which their losses
+read in training. The outputs ``"<task>"`` stay position-free (the probability at
+position 1): that is what serving uses. For ESMM the tower shifts the click (first task)
+and ``"position/<second>"`` is the shifted pCTR x pCVR.
+
 ========================  ===================================================================
 ``"single_task"``         one full network per task (own embeddings, bottom MLP and tower)
 ``"shared_bottom"``       hard parameter sharing: one bottom MLP, one tower per task
@@ -42,9 +50,12 @@ from typing import Any
 import keras
 
 from mtrec_lib.models.features import FeatureSpec, build_preprocessor, core_inputs, embed_features
-from mtrec_lib.models.layers import MLP, PLE, MMoE, ProductLayer, Tower, as_units
+from mtrec_lib.models.layers import MLP, PLE, LogitShift, MMoE, PositionBias, ProductLayer, Tower, as_units
 
-__all__ = ["ARCHITECTURES", "DEFAULT_HYPERPARAMETERS", "build_network", "esmm_cvr_name"]
+__all__ = ["ARCHITECTURES", "DEFAULT_HYPERPARAMETERS", "POSITION_INPUT", "build_network", "esmm_cvr_name"]
+
+#: Name of the network input that carries the list position (position tower only).
+POSITION_INPUT = "position_index"
 
 ARCHITECTURES = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "esmm")
 
@@ -89,7 +100,8 @@ def _towers(reps, tasks, hp, prefix="tower_"):
 
 
 def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec,
-                  arrays: Mapping[str, Any], hyperparameters: Mapping[str, Any]):
+                  arrays: Mapping[str, Any], hyperparameters: Mapping[str, Any],
+                  position: Mapping[str, Any] | None = None):
     """Build the functional network of ``architecture`` (see module docstring).
 
     Parameters
@@ -103,6 +115,9 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
         Training inputs (``spec.to_arrays(train)``): lookups and normalisation adapt on them.
     hyperparameters : dict
         Keys of :data:`DEFAULT_HYPERPARAMETERS` (missing ones take the default).
+    position : dict, optional
+        Adds the shallow position tower: ``{"tasks": [binary tasks whose logit gets the
+        bias], "max_position": int, "dropout": float, "seed": int}``.
     """
     hp = {**DEFAULT_HYPERPARAMETERS, **hyperparameters}
     hp["expert_units"] = as_units(hp["expert_units"])
@@ -171,8 +186,31 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
             outputs[esmm_cvr_name(tasks)] = p_cvr
         else:  # the estimator validates first; this guards direct callers
             raise ValueError(f"unknown architecture {architecture!r}; choose one of {list(ARCHITECTURES)}.")
+    if position is not None:
+        _add_position_tower(architecture, tasks, inputs, outputs, info, position)
     core = keras.Model(inputs=inputs, outputs=outputs, name="core")
     raw = {name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
            for name, t in preprocessor.input.items()}
-    network = keras.Model(inputs=raw, outputs=core(preprocessor(raw)), name=f"{architecture}_network")
+    core_in = preprocessor(raw)
+    if position is not None:  # the position skips the preprocessing: the tower reads it as it is
+        raw[POSITION_INPUT] = keras.Input(shape=(1,), dtype="int64", name=POSITION_INPUT)
+        core_in = {**core_in, POSITION_INPUT: raw[POSITION_INPUT]}
+    network = keras.Model(inputs=raw, outputs=core(core_in), name=f"{architecture}_network")
     return network, info
+
+
+def _add_position_tower(architecture, tasks, inputs, outputs, info, position) -> None:
+    """The shallow position tower: ``position/<task>`` outputs that the task losses read."""
+    biased = list(position["tasks"])
+    inputs[POSITION_INPUT] = keras.Input(shape=(1,), dtype="int64", name=POSITION_INPUT)
+    bias = PositionBias(int(position["max_position"]), len(biased), dropout=float(position["dropout"]),
+                        seed=int(position["seed"]), name="position_tower")(inputs[POSITION_INPUT])
+    for j, t in enumerate(biased):
+        outputs[f"position/{t}"] = LogitShift(j, name=f"position_shift_{j}_{_slug(t)}")([outputs[t], bias])
+        info["loss_outputs"][t] = f"position/{t}"
+    if architecture == "esmm":  # pCTCVR at the shown position = pCTR there x pCVR
+        first, second = list(tasks)
+        outputs[f"position/{second}"] = ProductLayer(name="position_ctcvr")(
+            [outputs[f"position/{first}"], outputs[esmm_cvr_name(tasks)]])
+        info["loss_outputs"][second] = f"position/{second}"
+    info["position"] = {"tasks": biased, "max_position": int(position["max_position"])}

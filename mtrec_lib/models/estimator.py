@@ -39,13 +39,17 @@ import pandas as pd
 
 from mtrec_lib.data.cache import atomic_write_bytes, sha256_file
 from mtrec_lib.data.validate import check_binary, check_choice, check_frame, check_numeric, check_positive_int
-from mtrec_lib.models.architectures import ARCHITECTURES, DEFAULT_HYPERPARAMETERS, build_network, esmm_cvr_name
+from mtrec_lib.models.architectures import (ARCHITECTURES, DEFAULT_HYPERPARAMETERS, POSITION_INPUT, build_network,
+                                            esmm_cvr_name)
 from mtrec_lib.models.features import FeatureSpec, make_dataset
 
 __all__ = ["MultiTaskLearning", "TASK_TYPES"]
 
 TASK_TYPES = ("binary", "regression")
 _CORE_PARAMS = ("tasks", "architecture", "features", "loss_weights", "seed", "gradient")
+#: The shallow position tower's parameters and their defaults (off unless position_feature is set).
+_POSITION_PARAMS = {"position_feature": None, "position_tasks": None, "position_dropout": 0.1}
+_FITTED = object()  # "the fitted model's position column", as a default argument
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
 _OPTIMIZER_FILE = "optimizer.npz"  # optimiser state (Adam's step count and moments), for partial_fit
@@ -98,6 +102,32 @@ class MultiTaskLearning:
         shares nothing. ``"pcgrad"`` and ``"mgda"`` cost one backward pass per task, and
         log ``grad_cos_<a>_<b>`` in ``history_`` (hyperparameter ``gradient_cosine=True``
         logs it for ``"sum"`` too).
+    position_feature : str, optional
+        Column holding the 1-based list position (integers >= 1) at which each training
+        row was shown. Turns on the shallow position tower (浅层位置塔) of Zhao et al.
+        (RecSys 2019): one learned logit per position, *added* to the logits of
+        ``position_tasks`` in training and *dropped* at serving, so the main network
+        learns position-free relevance instead of "was shown on top". The column is not
+        an input of the main network. Position 1 is the reference (its logit is 0), so
+        :meth:`predict` gives the probability of the impression shown at position 1;
+        ``predict(data, with_position=True)`` gives the training-time probability at
+        ``data``'s positions (positions beyond the largest seen in training share its
+        logit). With ESMM the tower shifts the click (first task) and the shifted pCTR
+        times pCVR is what the purchase loss reads. With ``gradient="pcgrad"``/``"mgda"``
+        the tower's weights count as task-specific unless two tasks reach them (ESMM),
+        as for every other parameter. Not available for ``fit(tf.data.Dataset)``.
+        Caveat: the tower separates position from relevance only as far as the logged
+        position is independent of the relevance that the features do not explain; on
+        a log ranked by such unseen relevance it over-estimates the position effect
+        (measured in the chapter-8 page on position bias).
+    position_tasks : sequence of str, optional
+        Binary tasks whose logit gets the position bias (each its own column of
+        per-position logits). Default: the first binary task (the click); ESMM takes
+        only its first task.
+    position_dropout : float in [0, 1), default 0.1
+        Share of training rows whose position is replaced by "unknown" (a learned logit
+        of its own), as the paper does for 10% of examples so that the model does not
+        lean on the position too much.
     **hyperparameters
         Any key of :data:`~mtrec_lib.models.architectures.DEFAULT_HYPERPARAMETERS`, e.g.
         ``num_experts=4, expert_units=16, tower_units=(8,), embedding_dim=8,
@@ -130,13 +160,18 @@ class MultiTaskLearning:
 
     def __init__(self, tasks: Mapping[str, str] | None = None, architecture: str = "mmoe",
                  features: list[str] | None = None, loss_weights: Any = None, seed: int = 0,
-                 gradient: str = "sum", **hyperparameters: Any) -> None:
+                 gradient: str = "sum", *, position_feature: str | None = None,
+                 position_tasks: tuple[str, ...] | None = None, position_dropout: float = 0.1,
+                 **hyperparameters: Any) -> None:
         self.tasks = tasks
         self.architecture = architecture
         self.features = features
         self.loss_weights = loss_weights
         self.seed = seed
         self.gradient = gradient
+        self.position_feature = position_feature
+        self.position_tasks = position_tasks
+        self.position_dropout = position_dropout
         self._hyper_names = list(hyperparameters)
         for k, v in hyperparameters.items():
             setattr(self, k, v)
@@ -145,6 +180,8 @@ class MultiTaskLearning:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters, hyperparameters included (defaults filled in)."""
         params = {k: getattr(self, k) for k in _CORE_PARAMS}
+        for k, default in _POSITION_PARAMS.items():
+            params[k] = getattr(self, k, default)
         for k, default in DEFAULT_HYPERPARAMETERS.items():
             params[k] = getattr(self, k, default)
         for k in self._hyper_names:  # unknown names too, so fit can report them
@@ -154,14 +191,14 @@ class MultiTaskLearning:
     def set_params(self, **params: Any) -> MultiTaskLearning:
         """Set parameters (scikit-learn convention); returns ``self``."""
         for k, v in params.items():
-            if k not in _CORE_PARAMS and k not in self._hyper_names:
+            if k not in _CORE_PARAMS and k not in _POSITION_PARAMS and k not in self._hyper_names:
                 self._hyper_names.append(k)
             setattr(self, k, v)
         return self
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.get_params().items()
-                   if k in _CORE_PARAMS or DEFAULT_HYPERPARAMETERS.get(k, object()) != v}
+                   if k in _CORE_PARAMS or {**_POSITION_PARAMS, **DEFAULT_HYPERPARAMETERS}.get(k, object()) != v}
         return f"MultiTaskLearning({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def _task_dict(self) -> dict[str, str]:
@@ -225,6 +262,7 @@ class MultiTaskLearning:
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {self.seed!r}.")
         self._check_gradient(tasks)
+        self._position_tasks(tasks)
         hp = self._hyperparameters()
         # Checked on every fit, with or without validation data, so that a typo shows at once.
         check_choice(hp["monitor"], "monitor", ["val_loss", "val_objective", *(f"val_{t}_loss" for t in tasks)])
@@ -250,6 +288,53 @@ class MultiTaskLearning:
                              "use loss_weights=None with 'mgda', or gradient='pcgrad' (which combines with "
                              "every loss_weights) or 'sum'.")
 
+    def _position_tasks(self, tasks: Mapping[str, str]) -> list[str]:
+        """The tasks that get the position bias ([] without a position tower); checks the set-up."""
+        col = self.position_feature
+        if col is None:
+            if self.position_tasks is not None:
+                raise ValueError(f"position_tasks={self.position_tasks!r} needs position_feature, the column "
+                                 "holding the list position, e.g. position_feature='position'.")
+            return []
+        if not isinstance(col, str) or not col:
+            raise ValueError(f"position_feature must be a column name (str) or None, got {col!r}.")
+        if col in tasks:
+            raise ValueError(f"position_feature {col!r} is also a task label; name the position column.")
+        if self.features is not None and col in list(self.features):
+            raise ValueError(f"position_feature {col!r} is also listed in features; the position tower reads it "
+                             "and the main network must not (that is the point). Remove it from features.")
+        if isinstance(self.position_dropout, bool) or not 0.0 <= float(self.position_dropout) < 1.0:
+            raise ValueError(f"position_dropout must be in [0, 1), got {self.position_dropout!r}.")
+        binary = [t for t, ty in tasks.items() if ty == "binary"]
+        if not binary:
+            raise ValueError("the position tower adds a logit to a binary task (a click), and there is none "
+                             f"in tasks {dict(tasks)}; add one or set position_feature=None.")
+        chosen = binary[:1] if self.position_tasks is None else self.position_tasks
+        if isinstance(chosen, str) or not list(chosen):
+            raise ValueError(f"position_tasks must be a non-empty sequence of task names, got {chosen!r}.")
+        chosen = list(chosen)
+        for t in chosen:
+            if t not in binary:
+                raise ValueError(f"position_tasks: {t!r} is not a binary task; choose among {binary}.")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"position_tasks lists a task twice: {chosen}.")
+        if self.architecture == "esmm" and chosen != binary[:1]:
+            raise ValueError(f"with architecture 'esmm' the position bias goes on the click ({binary[0]!r}) "
+                             f"only: the conversion {binary[1]!r} happens after the click, and pCTCVR gets the "
+                             f"bias through pCTR. Use position_tasks=({binary[0]!r},).")
+        return chosen
+
+    def _positions(self, df: pd.DataFrame, name: str, col: str) -> np.ndarray:
+        """The position column ``col`` as ``(n, 1)`` int64, checked: present, no NaN, integers >= 1."""
+        check_frame(df, name, required=[col], numeric=[col])
+        v = df[col].to_numpy(dtype=float)
+        if not np.all(v == np.round(v)) or v.min() < 1:
+            bad = df[col][(v != np.round(v)) | (v < 1)].iloc[0]
+            raise ValueError(f"{name}: position_feature column {col!r} must hold list positions, integers >= 1 "
+                             f"(1 = top); found {bad!r}. Convert it, e.g. df[{col!r}].astype(int) + 1 for "
+                             "0-based positions.")
+        return v.astype(np.int64).reshape(-1, 1)
+
     def _training_model(self, core, tasks: Mapping[str, str], info: Mapping[str, Any], hp: Mapping[str, Any]):
         """Loss weighting and the training model around ``core``: one set-up for fit, load and streaming."""
         from mtrec_lib.models.losses import make_weighting
@@ -261,7 +346,14 @@ class MultiTaskLearning:
                               loss_outputs=info["loss_outputs"], gradient=self.gradient,
                               gradient_cosine=bool(hp["gradient_cosine"]), seed=int(self.seed))
 
-    def _prepare(self, df, name, tasks, labels: bool):
+    def _prepare(self, df, name, tasks, labels: bool, with_position: bool | None = None,
+                 position_col: Any = _FITTED):
+        """Input arrays (and labels) of ``df``.
+
+        With a position tower (``position_col``: its column or None; default: the fitted one) the
+        position is read in training (``labels=True``) and with ``with_position``;
+        otherwise the tower gets position 1 (bias 0), so serving needs no position column
+        and the position-free outputs cannot depend on it."""
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}. "
                             "Wrap your data with pd.DataFrame(...).")
@@ -271,6 +363,12 @@ class MultiTaskLearning:
             if self.architecture == "esmm":
                 self._check_esmm(df, name, tasks)
         arrays = self.feature_spec_.to_arrays(df, name)
+        if position_col is _FITTED:
+            position_col = (getattr(self, "network_info_", {}).get("position") or {}).get("feature")
+        if position_col is not None:
+            read = labels if with_position is None else with_position
+            arrays[POSITION_INPUT] = (self._positions(df, name, position_col) if read
+                                      else np.ones((len(df), 1), dtype=np.int64))
         y = {t: df[t].to_numpy(dtype=np.float32) for t in tasks} if labels else None
         return arrays, y
 
@@ -318,6 +416,10 @@ class MultiTaskLearning:
             if y is not None or validation_data is not None:
                 raise ValueError("fit(dataset): labels travel inside the dataset as (features, labels); "
                                  "y and validation_data are for DataFrames. Evaluate on a held-out frame instead.")
+            if self.position_feature is not None:
+                raise ValueError("position_feature (the position tower) works with a DataFrame only; "
+                                 "fit(tf.data.Dataset) does not support it yet. Train on a DataFrame, or set "
+                                 "position_feature=None.")
             if summary is None:
                 raise ValueError("fit(dataset) needs summary=: a frame of the feature columns with the data's "
                                  "vocabularies and moments, e.g. ShardSet.summary_frame().")
@@ -353,15 +455,23 @@ class MultiTaskLearning:
         keras.utils.set_random_seed(int(self.seed))
         if hp["deterministic"]:
             tf.config.experimental.enable_op_determinism()
-        self.feature_spec_ = FeatureSpec.infer(data, self.features, exclude=list(tasks))
-        arrays, labels = self._prepare(data, name, tasks, labels=True)
-        network, info = build_network(self.architecture, tasks, self.feature_spec_, arrays, hp)
+        col = self.position_feature
+        self.feature_spec_ = FeatureSpec.infer(data, self.features, exclude=[*tasks, *([col] if col else [])])
+        arrays, labels = self._prepare(data, name, tasks, labels=True, position_col=col)
+        position = None
+        if col is not None:
+            position = {"tasks": self._position_tasks(tasks), "max_position": int(arrays[POSITION_INPUT].max()),
+                        "dropout": float(self.position_dropout), "seed": int(self.seed)}
+        network, info = build_network(self.architecture, tasks, self.feature_spec_, arrays, hp, position=position)
+        if col is not None:
+            info["position"]["feature"] = col
         # Lookups and scaling run once here, not in every training step; the saved network
         # still carries them (network = preprocess -> core).
         preprocess, core = network.get_layer("preprocess"), network.get_layer("core")
         val = None
         if validation_data is not None:
-            v_arrays, v_labels = self._prepare(validation_data, "fit(validation_data)", tasks, labels=True)
+            v_arrays, v_labels = self._prepare(validation_data, "fit(validation_data)", tasks, labels=True,
+                                               position_col=col)
             val = _frame_dataset(preprocess, v_arrays, v_labels, max(batch_size, 4096))
         model = self._training_model(core, tasks, info, hp)
         _compile(model, hp)
@@ -489,21 +599,52 @@ class MultiTaskLearning:
         if not hasattr(self, "model_"):
             raise ValueError("this MultiTaskLearning is not fitted yet; call fit(data) first.")
 
-    def _raw_predict(self, df: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
+    def _raw_predict(self, df: pd.DataFrame, name: str, with_position: bool = False) -> dict[str, np.ndarray]:
         self._check_fitted()
-        arrays, _ = self._prepare(df, name, self.tasks_, labels=False)
+        if with_position and not self.network_info_.get("position"):
+            raise ValueError(f"{name}: with_position=True needs a model fitted with a position tower "
+                             "(position_feature='<column>'); this one has none.")
+        arrays, _ = self._prepare(df, name, self.tasks_, labels=False, with_position=with_position)
         return _run_chunks(self.network_, arrays)
 
-    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, data: pd.DataFrame, with_position: bool = False) -> pd.DataFrame:
         """Predictions, one column per task (ESMM adds ``<second>_given_<first>``), index of ``data``.
 
-        Binary tasks give probabilities; regression tasks give values.
+        Binary tasks give probabilities; regression tasks give values. With a position
+        tower (``position_feature``) they are position-free: the tower is dropped, which
+        is the probability at position 1, and ``data`` needs no position column.
+        ``with_position=True`` adds the tower back at ``data``'s positions: the
+        training-time probability, comparable with logged labels.
         """
-        out = self._raw_predict(data, "predict(data)")
+        out = self._raw_predict(data, "predict(data)", with_position=with_position)
         cols = list(self.tasks_)
         if self.architecture == "esmm":
             cols.append(esmm_cvr_name(self.tasks_))
-        return pd.DataFrame({c: out[c].reshape(-1).astype(float) for c in cols}, index=data.index)
+        key = {c: (f"position/{c}" if with_position and f"position/{c}" in out else c) for c in cols}
+        return pd.DataFrame({c: out[key[c]].reshape(-1).astype(float) for c in cols}, index=data.index)
+
+    def position_bias(self) -> pd.DataFrame:
+        """The position tower's learned logits: one row per position (1 .. the largest seen in
+        training), one column per biased task; position 1 is 0 by construction.
+
+        Examples
+        --------
+        >>> import mtrec_lib as mt
+        >>> log = mt.data.simulate_shop(n_users=50, n_items=20, n_impressions=1500, seed=0).data
+        >>> model = mt.MultiTaskLearning(position_feature="position", epochs=1, seed=0).fit(log, verbose=0)
+        >>> bias = model.position_bias()
+        >>> list(bias.columns), bias.index[[0, -1]].tolist(), float(bias.loc[1, "click"])
+        (['click'], [1, 10], 0.0)
+        """
+        self._check_fitted()
+        pos = self.network_info_.get("position")
+        if not pos:
+            raise ValueError("position_bias(): this model has no position tower; fit it with "
+                             "position_feature='<column>'.")
+        layer = self.network_.get_layer("core").get_layer("position_tower")
+        positions = np.arange(1, int(pos["max_position"]) + 1)
+        out = np.asarray(layer(positions.reshape(-1, 1), training=False))
+        return pd.DataFrame(out, index=pd.Index(positions, name="position"), columns=list(pos["tasks"]))
 
     def gate_weights(self, data: pd.DataFrame, level: int | None = None) -> dict[str, pd.DataFrame]:
         """Per-example gate weights: which expert serves which task.
@@ -531,8 +672,8 @@ class MultiTaskLearning:
         return {k.rsplit("/", 1)[-1]: pd.DataFrame(out[k], index=data.index, columns=gates[k]) for k in keys}
 
     # --------------------------------------------------------------- evaluate
-    def evaluate(self, data: pd.DataFrame) -> dict[str, float]:
-        """Metrics on labelled rows.
+    def evaluate(self, data: pd.DataFrame, with_position: bool = False) -> dict[str, float]:
+        """Metrics on labelled rows (``with_position``: as in :meth:`predict`).
 
         Binary tasks: ``<task>_auc`` and ``<task>_logloss``; regression tasks:
         ``<task>_rmse`` and ``<task>_mae``. ESMM adds ``<second>_given_<first>_auc``,
@@ -544,7 +685,7 @@ class MultiTaskLearning:
             raise TypeError(f"evaluate(data): expected a pandas DataFrame, got {type(data).__name__}.")
         check_frame(data, "evaluate(data)")
         self._check_labels(data, "evaluate(data)", self.tasks_)
-        pred = self.predict(data)
+        pred = self.predict(data, with_position=with_position)
         res: dict[str, float] = {}
         for t, ty in self.tasks_.items():
             y, p = data[t].to_numpy(dtype=float), pred[t].to_numpy()
@@ -647,6 +788,8 @@ class MultiTaskLearning:
         for k, default in DEFAULT_HYPERPARAMETERS.items():  # JSON turned tuples into lists
             if isinstance(default, tuple) and isinstance(params.get(k), list):
                 params[k] = tuple(params[k])
+        if isinstance(params.get("position_tasks"), list):
+            params["position_tasks"] = tuple(params["position_tasks"])
         est = cls(**params)
         est.tasks_ = dict(meta["tasks_"])
         est.feature_spec_ = FeatureSpec.from_dict(meta["feature_spec_"])
@@ -683,7 +826,12 @@ def _frame_dataset(preprocess, arrays: Mapping[str, np.ndarray], labels: Mapping
 
     ``fit`` and ``partial_fit`` train the core on inputs preprocessed once up front.
     """
-    inputs = arrays if preprocess is None else _run_chunks(preprocess, arrays)
+    if preprocess is None:
+        inputs = arrays
+    else:  # the list position (position tower) goes to the core as it is
+        inputs = _run_chunks(preprocess, {k: v for k, v in arrays.items() if k != POSITION_INPUT})
+        if POSITION_INPUT in arrays:
+            inputs[POSITION_INPUT] = arrays[POSITION_INPUT]
     return make_dataset(inputs, labels, batch_size, shuffle=shuffle, seed=seed)
 
 
