@@ -44,6 +44,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from mtrec_lib.data.validate import check_choice, check_frame
+from mtrec_lib.metrics import _vector
 
 __all__ = ["Calibrator", "TaskCalibrator", "METHODS"]
 
@@ -56,14 +57,7 @@ _EPS = 1e-6
 
 
 def _probabilities(values, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float).ravel()
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must hold numbers ({err}). Convert it with pd.to_numeric.") from None
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty. Pass at least one value.")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values. Drop or fill them first.")
+    arr = _vector(values, name)
     if (arr < 0).any() or (arr > 1).any():
         raise ValueError(f"{name} must be probabilities in [0, 1], found values in "
                          f"[{arr.min():g}, {arr.max():g}]. Apply a sigmoid to raw scores first.")

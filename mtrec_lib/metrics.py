@@ -80,19 +80,22 @@ USER, ITEM, RANK, RATING = "user_id", "item_id", "rank", "rating"
 # ---------------------------------------------------------------------------
 # Pointwise metrics on aligned arrays
 # ---------------------------------------------------------------------------
+def _vector(values, name: str) -> np.ndarray:
+    """A finite, non-empty float vector, or a ValueError that names ``name``."""
+    try:
+        arr = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must hold numbers ({err}). Convert it with pd.to_numeric.") from None
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty. Pass at least one value.")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite values. Drop or fill them first.")
+    return arr
+
+
 def _pair(y_true, y_pred, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """Two aligned, finite, non-empty float vectors, or a ValueError saying which is wrong."""
-    out = []
-    for values, name in zip((y_true, y_pred), names):
-        try:
-            arr = np.asarray(values, dtype=float).ravel()
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{name} must hold numbers ({err}). Convert it with pd.to_numeric.") from None
-        if arr.size == 0:
-            raise ValueError(f"{name} is empty. Pass at least one value.")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values. Drop or fill them first.")
-        out.append(arr)
+    out = [_vector(values, name) for values, name in zip((y_true, y_pred), names)]
     if out[0].shape != out[1].shape:
         raise ValueError(
             f"{names[0]} has {out[0].size} values but {names[1]} has {out[1].size}; "
