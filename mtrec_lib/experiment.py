@@ -125,10 +125,9 @@ def _top_lists(name: str, table: pd.DataFrame, users: np.ndarray, list_size: int
         raise ValueError(f"policies[{name!r}] has no list for {len(missing)} of the experiment's users "
                          f"(e.g. user_id {missing[0]!r}); recommend for every user or pass users= "
                          f"with the users all policies cover.")
-    top = table.loc[table[USER].isin(users), [USER, ITEM, RANK]].sort_values([USER, RANK], kind="stable")
-    # Rank r is shown at position r after dropping gaps: positions are 1..list_size per user.
-    top = top.assign(position=top.groupby(USER, sort=False).cumcount().to_numpy() + 1)
-    return top[top["position"] <= list_size].reset_index(drop=True)
+    from mtrec_lib.pipeline import shown_lists
+
+    return shown_lists(table.loc[table[USER].isin(users), [USER, ITEM, RANK]], list_size).reset_index(drop=True)
 
 
 class _Exposure(NamedTuple):

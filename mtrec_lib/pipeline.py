@@ -68,6 +68,7 @@ __all__ = [
     "RecommendationPipeline",
     "ShopTruth",
     "list_quality",
+    "shown_lists",
     "pareto_front",
     "fusion_sweep",
 ]
@@ -734,6 +735,25 @@ class ShopTruth:
         return grid[grid[RANK] <= n].reset_index(drop=True)
 
 
+def shown_lists(recs: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Each user's first ``k`` items as shown: ``recs`` ordered by rank with a 1-based ``position``.
+
+    Rank *r* is shown at position *r* once gaps in the ranks are closed, so a list ranked
+    1, 2, 5 fills positions 1, 2, 3. :func:`list_quality` and the simulated A/B test
+    (:func:`mtrec_lib.experiment.simulate_ab_test`) both place lists this way.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> recs = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [7, 8, 9], "rank": [5, 1, 2]})
+    >>> shown_lists(recs, k=2)[["item_id", "position"]].values.tolist()
+    [[8, 1], [9, 2]]
+    """
+    top = recs.sort_values([USER, RANK], kind="stable")
+    top = top.assign(position=top.groupby(USER, sort=False).cumcount().to_numpy() + 1)
+    return top[top["position"] <= k]
+
+
 def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout: pd.DataFrame | None = None,
                  item_features: pd.DataFrame | None = None, catalog: Iterable | pd.DataFrame | None = None,
                  k: int = 10) -> dict[str, float]:
@@ -780,9 +800,7 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
 
     k = check_positive_int(k, "k")
     check_frame(recs, "recs", required=[USER, ITEM, RANK], unique=[USER, ITEM])
-    top = recs.sort_values([USER, RANK], kind="stable")
-    top = top.assign(_pos=top.groupby(USER, sort=False).cumcount().to_numpy() + 1)
-    top = top[top["_pos"] <= k]
+    top = shown_lists(recs, k)
     out: dict[str, float] = {"users": int(top[USER].nunique())}
     if truth is not None:
         prices = getattr(truth, "prices_", None)
@@ -793,7 +811,7 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
                 missing = top[ITEM].to_numpy()[np.isnan(price)].tolist()[0]
                 raise ValueError(f"recs: item_id {missing!r} has no price in truth.prices_; recommend items of "
                                  "the simulated catalogue only.")
-        p = truth.probabilities(top, position=top["_pos"].to_numpy())
+        p = truth.probabilities(top, position=top["position"].to_numpy())
         if prices is not None:
             p = p.assign(gmv=p["p_purchase"].to_numpy() * price)
         cols = ["p_click", "p_purchase", *(["gmv"] if prices is not None else [])]
