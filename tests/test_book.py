@@ -87,3 +87,26 @@ def test_every_notebook_was_executed_and_its_time_recorded(built_site):
     out.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
     for name, seconds in sorted(times.items()):
         print(f"{seconds:7.1f} s  {name}")
+
+
+def test_every_glued_value_renders_without_numpy_repr(built_site):
+    """A glued ``np.float64`` is stored as ``np.float64(0.1)`` and myst-nb cannot format it.
+
+    On a cold build that is a Sphinx warning (and -W fails the build); on a warm cache the page
+    is not re-read and the warning never shows. Reading the cached outputs catches it either way.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(ROOT / "book" / "_build" / ".jupyter_cache")
+    bad = []
+    for path in notebooks():
+        _, nb = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                record = out.get("metadata", {}).get("scrapbook", {})
+                text = out.get("data", {}).get(record.get("mime_prefix", "") + "text/plain", "")
+                name = record.get("name")
+                if name and re.match(r"^np\.\w+\(", text):
+                    bad.append(f"{path.relative_to(ROOT)}: {name} = {text}")
+    assert not bad, "glue plain Python numbers (float(...), int(...)):\n" + "\n".join(bad)
