@@ -16,6 +16,8 @@ Public API
   paper's two task groups (income / never married, college / never married).
 - :func:`split`: random, stratified, leave-last-out and temporal splits.
 - :func:`data_path`, :func:`make_user_behavior`: the shipped ``user_behavior.csv``.
+- :mod:`~mtrec_lib.data.frames`: the column names (``user_id``, ``item_id``, ...) and the
+  per-user ranking every module shares.
 
 Examples
 --------
@@ -27,7 +29,7 @@ Examples
 """
 from __future__ import annotations
 
-from . import shards, validate
+from . import frames, shards, validate
 from .cache import cache_dir
 from .census import CensusIncome, census_checksum, census_tasks, load_census_income
 from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens_100k, ratings_checksum
@@ -38,6 +40,7 @@ from .synthetic import make_correlated_tasks, sinusoid_parameters
 
 __all__ = [
     "validate",
+    "frames",
     "shards",
     "SimulatedLog",
     "simulate_shop",
