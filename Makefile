@@ -1,16 +1,23 @@
 # Multi-Task Recommenders: the two set-up commands are `make book` and `make test`.
 # Each creates the project's Python environment in .venv when it is not there.
+# While working on the library: `make test-fast` (minutes, no book build) and `make lint`.
 # Windows without make: see README.md, "Without make", for the same commands by hand.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: book test lab venv clean-book help release autograde
+.PHONY: book test test-fast lint lab venv clean-book help release autograde
+
+# What `make test-fast` leaves out: the book build, the browser, notebook executions and
+# anything else marked slow. pyproject.toml adds the library's doctests to every pytest run.
+FAST := -m "not slow and not browser and not book"
 
 help:
 	@echo "make book   build the site into book/_build/html (executes notebooks, cached)"
-	@echo "make test   run every test (library, notebooks, book build, browser)"
+	@echo "make test   run every test (library, doctests, notebooks, book build, browser)"
+	@echo "make test-fast  library tests and doctests only (no book build, no browser; a few minutes)"
+	@echo "make lint   ruff check and ruff format --check"
 	@echo "make lab    open the notebooks in JupyterLab"
 	@echo "make release    student versions of the exercises into build/course (nbgrader)"
 	@echo "make autograde SUBMISSIONS=dir   grade submitted notebooks into build/grading"
@@ -30,6 +37,13 @@ book: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest $(FAST)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 lab: venv
 	$(BIN)/jupyter lab notebooks/

@@ -23,6 +23,7 @@ lets a real cluster add machines. ``epoch_seconds`` is the median epoch after th
 
 Writes ``benchmarks/results/multiworker.json`` and prints a markdown row for benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import write_results  # noqa: E402
 
-FEATURES = ["user_id", "item_id", "position", "device", "user_segment", "user_age", "user_activity",
-            "item_category", "item_price", "item_price_band", "item_popularity"]
+FEATURES = [
+    "user_id",
+    "item_id",
+    "position",
+    "device",
+    "user_segment",
+    "user_age",
+    "user_activity",
+    "item_category",
+    "item_price",
+    "item_price_band",
+    "item_popularity",
+]
 CONFIGS = ("1_worker", "2_workers", "mirrored_2_replicas")
 
 
@@ -47,26 +59,39 @@ def mirrored_child(train: str, test: str, seed: int, epochs: int) -> None:
     """Runs in a fresh process (logical CPUs must be set before TensorFlow starts)."""
     t0 = time.perf_counter()
     import mtrec_lib as mt
-    from mtrec_lib import distributed as dist
-    from mtrec_lib.data import shards as sh
+    from mtrec_lib.scale import distributed as dist
+    from mtrec_lib.scale import shards as sh
 
     strategy = dist.local_strategy(2)
     est = mt.MultiTaskLearning(features=FEATURES, seed=seed)
     dist.fit_shards(est, sh.open_shards(train), strategy=strategy, epochs=epochs)
     metrics = est.evaluate(sh.open_shards(test).to_frame())
-    print("RESULT " + json.dumps({"metrics": metrics, "fit_seconds": est.fit_seconds_,
-                                  "epoch_seconds": est.history_["seconds"],
-                                  "replicas": strategy.num_replicas_in_sync,
-                                  "wall_seconds": time.perf_counter() - t0}), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "metrics": metrics,
+                "fit_seconds": est.fit_seconds_,
+                "epoch_seconds": est.history_["seconds"],
+                "replicas": strategy.num_replicas_in_sync,
+                "wall_seconds": time.perf_counter() - t0,
+            }
+        ),
+        flush=True,
+    )
 
 
 def run_one(config: str, train: Path, test: Path, seed: int, epochs: int) -> dict:
-    from mtrec_lib import distributed as dist
+    from mtrec_lib.scale import distributed as dist
 
     if config == "mirrored_2_replicas":
         start = time.monotonic()
-        out = subprocess.run([sys.executable, __file__, "--mirrored-child", str(train), str(test), str(seed),
-                              str(epochs)], capture_output=True, text=True, timeout=1800)
+        out = subprocess.run(
+            [sys.executable, __file__, "--mirrored-child", str(train), str(test), str(seed), str(epochs)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if out.returncode:
             raise RuntimeError(out.stderr[-3000:])
         rep = json.loads(out.stdout.split("RESULT ")[-1])
@@ -80,11 +105,15 @@ def run_one(config: str, train: Path, test: Path, seed: int, epochs: int) -> dic
         wall = run["wall_seconds"]
     epochs_s = rep["epoch_seconds"]
     m = rep["metrics"]
-    return {"click_auc": round(m["click_auc"], 4), "purchase_auc": round(m["purchase_auc"], 4),
-            "click_logloss": round(m["click_logloss"], 5),
-            "wall_seconds": round(wall, 2), "fit_seconds": round(rep["fit_seconds"], 2),
-            "epoch_seconds": round(statistics.median(epochs_s[1:] or epochs_s), 3),
-            "first_epoch_seconds": round(epochs_s[0], 3)}
+    return {
+        "click_auc": round(m["click_auc"], 4),
+        "purchase_auc": round(m["purchase_auc"], 4),
+        "click_logloss": round(m["click_logloss"], 5),
+        "wall_seconds": round(wall, 2),
+        "fit_seconds": round(rep["fit_seconds"], 2),
+        "epoch_seconds": round(statistics.median(epochs_s[1:] or epochs_s), 3),
+        "first_epoch_seconds": round(epochs_s[0], 3),
+    }
 
 
 def _mean_sd(xs: list[float]) -> tuple[float, float]:
@@ -104,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         mirrored_child(train, test, int(seed), int(epochs))
         return 0
 
-    from mtrec_lib.data import shards as sh
+    from mtrec_lib.scale import shards as sh
 
     runs: dict[str, list[dict]] = {c: [] for c in args.configs}
     with tempfile.TemporaryDirectory(prefix="mtrec-multiworker-") as tmp:
@@ -117,11 +146,21 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = {}
     for c, rs in runs.items():
-        summary[c] = {k: _mean_sd([r[k] for r in rs]) for k in
-                      ("click_auc", "purchase_auc", "click_logloss", "epoch_seconds", "wall_seconds", "fit_seconds")}
-    figures = {"rows": args.rows, "train_rows": train.n_rows, "test_rows": test.n_rows, "epochs": args.epochs,
-               "seeds": args.seeds, "global_batch": 512, "runs": runs, "summary": summary,
-               "model": "mmoe, estimator defaults (4 experts x 16, towers 8, embedding 8, Adam 3e-3)"}
+        summary[c] = {
+            k: _mean_sd([r[k] for r in rs])
+            for k in ("click_auc", "purchase_auc", "click_logloss", "epoch_seconds", "wall_seconds", "fit_seconds")
+        }
+    figures = {
+        "rows": args.rows,
+        "train_rows": train.n_rows,
+        "test_rows": test.n_rows,
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+        "global_batch": 512,
+        "runs": runs,
+        "summary": summary,
+        "model": "mmoe, estimator defaults (4 experts x 16, towers 8, embedding 8, Adam 3e-3)",
+    }
     if "1_worker" in summary:
         one = summary["1_worker"]
         for c in summary:
@@ -139,12 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     if "2_workers_vs_1_worker" in figures:
         one, two, d = summary["1_worker"], summary["2_workers"], figures["2_workers_vs_1_worker"]
         print("\nmarkdown row for benchmarks/README.md:")
-        print(f"| multiworker.py | MMoE, {train.n_rows:,} train rows, {args.epochs} epochs, {len(args.seeds)} seeds: "
-              f"1 worker vs 2 workers on 127.0.0.1 | click AUC {one['click_auc'][0]:.4f}±{one['click_auc'][1]:.4f} vs "
-              f"{two['click_auc'][0]:.4f}±{two['click_auc'][1]:.4f}; purchase AUC {one['purchase_auc'][0]:.3f} vs "
-              f"{two['purchase_auc'][0]:.3f}; epoch {one['epoch_seconds'][0]:.2f} s vs {two['epoch_seconds'][0]:.2f} s "
-              f"(overhead {d['epoch_time_overhead']:+.0%}), wall {one['wall_seconds'][0]:.0f} s vs "
-              f"{two['wall_seconds'][0]:.0f} s | equal quality within noise |")
+        print(
+            f"| multiworker.py | MMoE, {train.n_rows:,} train rows, {args.epochs} epochs, {len(args.seeds)} seeds: "
+            f"1 worker vs 2 workers on 127.0.0.1 | click AUC {one['click_auc'][0]:.4f}±{one['click_auc'][1]:.4f} vs "
+            f"{two['click_auc'][0]:.4f}±{two['click_auc'][1]:.4f}; purchase AUC {one['purchase_auc'][0]:.3f} vs "
+            f"{two['purchase_auc'][0]:.3f}; epoch {one['epoch_seconds'][0]:.2f} s vs {two['epoch_seconds'][0]:.2f} s "
+            f"(overhead {d['epoch_time_overhead']:+.0%}), wall {one['wall_seconds'][0]:.0f} s vs "
+            f"{two['wall_seconds'][0]:.0f} s | equal quality within noise |"
+        )
     return 0
 
 

@@ -11,7 +11,7 @@ are never in memory at once. Size ``N`` reads the first ``N / 250,000`` shards.
 For each size, two fresh processes train an MMoE (the estimator's defaults: 4 experts of
 16 units, batch 512, Adam 3e-3) for one epoch on the same rows:
 
-* **streaming**: ``mtrec_lib.distributed.fit_shards`` (interleaved Parquet reads, row
+* **streaming**: ``mtrec_lib.scale.distributed.fit_shards`` (interleaved Parquet reads, row
   blocks shuffled, prefetch; lookups and scaling inside the model, every step);
 * **in memory**: ``ShardSet.to_frame()`` then ``MultiTaskLearning.fit(frame)`` (lookups
   and scaling run once over the frame, then batches are gathered from tensors).
@@ -27,6 +27,7 @@ machine disturbs less than wall time).
 
 Writes ``benchmarks/results/streaming.json`` and prints a markdown row for benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import write_results  # noqa: E402
 
-FEATURES = ["user_id", "item_id", "position", "device", "user_segment", "user_age", "user_activity",
-            "item_category", "item_price", "item_price_band", "item_popularity"]
+FEATURES = [
+    "user_id",
+    "item_id",
+    "position",
+    "device",
+    "user_segment",
+    "user_age",
+    "user_activity",
+    "item_category",
+    "item_price",
+    "item_price_band",
+    "item_popularity",
+]
 LABELS = ["click", "purchase"]
 ROWS_PER_SHARD = 250_000
 
@@ -54,8 +66,8 @@ def child(mode: str, folder: str, n_files: int, seed: int) -> None:
     import keras
 
     import mtrec_lib as mt
-    from mtrec_lib import distributed as dist
-    from mtrec_lib.data import shards as sh
+    from mtrec_lib.scale import distributed as dist
+    from mtrec_lib.scale import shards as sh
 
     class Clock(keras.callbacks.Callback):
         """Time from the end of the first compiled call (16 steps, tracing included) to the epoch end."""
@@ -81,29 +93,45 @@ def child(mode: str, folder: str, n_files: int, seed: int) -> None:
     rows = shards.n_rows
     batch = est.get_params()["batch_size"]
     steady_rows = rows - clock.first_batch * batch
-    print(json.dumps({
-        "rows": rows,
-        "total_seconds": round(time.perf_counter() - t0, 2),
-        "read_seconds": round(read_seconds, 2),
-        "fit_seconds": round(est.fit_seconds_, 2),
-        "rows_per_second": round(steady_rows / (clock.last - clock.first)),
-        "final_loss": round(est.history_["loss"][-1], 5),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "total_seconds": round(time.perf_counter() - t0, 2),
+                "read_seconds": round(read_seconds, 2),
+                "fit_seconds": round(est.fit_seconds_, 2),
+                "rows_per_second": round(steady_rows / (clock.last - clock.first)),
+                "final_loss": round(est.history_["loss"][-1], 5),
+            }
+        ),
+        flush=True,
+    )
 
 
-_WRAPPER = ("import json, resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, "
-            "text=True); u = resource.getrusage(resource.RUSAGE_CHILDREN); "
-            "print(json.dumps({'rc': r.returncode, 'out': r.stdout, 'err': r.stderr[-3000:], "
-            "'maxrss_kb': u.ru_maxrss, 'cpu_seconds': u.ru_utime + u.ru_stime}))")
+_WRAPPER = (
+    "import json, resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, "
+    "text=True); u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(json.dumps({'rc': r.returncode, 'out': r.stdout, 'err': r.stderr[-3000:], "
+    "'maxrss_kb': u.ru_maxrss, 'cpu_seconds': u.ru_utime + u.ru_stime}))"
+)
 
 
 def measure(mode: str, folder: Path, n_files: int, seed: int) -> dict:
-    cmd = [sys.executable, "-c", _WRAPPER, sys.executable, str(Path(__file__).resolve()), "--child", mode,
-           str(folder), str(n_files), str(seed)]
+    cmd = [
+        sys.executable,
+        "-c",
+        _WRAPPER,
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        mode,
+        str(folder),
+        str(n_files),
+        str(seed),
+    ]
     res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     if res["rc"] != 0:
-        return {"failed": f"exit code {res['rc']}: {res['err'][-500:]}",
-                "peak_rss_mb": round(res["maxrss_kb"] / 1024)}
+        return {"failed": f"exit code {res['rc']}: {res['err'][-500:]}", "peak_rss_mb": round(res["maxrss_kb"] / 1024)}
     out = json.loads(res["out"].strip().splitlines()[-1])
     out["peak_rss_mb"] = round(res["maxrss_kb"] / 1024)  # Linux reports ru_maxrss in KiB
     # CPU time of the whole child (all threads): less sensitive than wall time to other load.
@@ -127,14 +155,23 @@ def _median_run(runs: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--in-memory-max", type=int, default=10_000_000,
-                        help="largest size to run the in-memory path at")
-    parser.add_argument("--data", type=Path, default=Path("/tmp/mtrec-streaming-shards"),
-                        help="shard folder (reused when it already holds enough rows)")
+    parser.add_argument(
+        "--in-memory-max", type=int, default=10_000_000, help="largest size to run the in-memory path at"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("/tmp/mtrec-streaming-shards"),
+        help="shard folder (reused when it already holds enough rows)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="repeat both paths this often (medians reported)")
-    parser.add_argument("--rounds-up-to", type=int, default=1_000_000,
-                        help="repeat only sizes up to this many rows (larger ones run once)")
+    parser.add_argument(
+        "--rounds-up-to",
+        type=int,
+        default=1_000_000,
+        help="repeat only sizes up to this many rows (larger ones run once)",
+    )
     parser.add_argument("--child", nargs=4, metavar=("MODE", "FOLDER", "FILES", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -142,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         child(mode, folder, int(n_files), int(seed))
         return 0
 
-    from mtrec_lib.data import shards as sh
+    from mtrec_lib.scale import shards as sh
 
     sizes = sorted(args.sizes)
     if any(n % ROWS_PER_SHARD for n in sizes):
@@ -192,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "streaming_peak_rss_mb": {k: v["streaming"].get("peak_rss_mb") for k, v in results.items()},
         "in_memory_peak_rss_mb": {k: v["in_memory"].get("peak_rss_mb") for k, v in results.items() if "in_memory" in v},
-        "streaming_peak_growth_mb": (results[large]["streaming"]["peak_rss_mb"]
-                                     - results[small]["streaming"]["peak_rss_mb"]),
+        "streaming_peak_growth_mb": (
+            results[large]["streaming"]["peak_rss_mb"] - results[small]["streaming"]["peak_rss_mb"]
+        ),
         "model": "mmoe, estimator defaults (4 experts x 16, towers 8, embedding 8, batch 512, Adam 3e-3), 1 epoch",
         "features": FEATURES,
     }
@@ -204,11 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [results[k].get("throughput_ratio_streaming_over_in_memory") for k in (small, large)]
     total = results[large].get("total_time_ratio_streaming_over_in_memory")
     print("\nmarkdown row for benchmarks/README.md:")
-    print(f"| streaming.py | MMoE, 1 epoch on {int(small):,} / {int(large):,} simulated impressions from Parquet "
-          f"shards vs the in-memory DataFrame path | peak RSS streaming {s_small.get('peak_rss_mb')} / "
-          f"{s_large.get('peak_rss_mb')} MB, in memory {m_small.get('peak_rss_mb')} / {m_large.get('peak_rss_mb')} MB; "
-          f"training throughput streaming / in-memory {ratios[0]} / {ratios[1]}; whole run (read, prepare, train) "
-          f"streaming / in-memory {total} at {int(large):,} rows | peak within 2 GB and flat in the row count |")
+    print(
+        f"| streaming.py | MMoE, 1 epoch on {int(small):,} / {int(large):,} simulated impressions from Parquet "
+        f"shards vs the in-memory DataFrame path | peak RSS streaming {s_small.get('peak_rss_mb')} / "
+        f"{s_large.get('peak_rss_mb')} MB, in memory {m_small.get('peak_rss_mb')} / {m_large.get('peak_rss_mb')} MB; "
+        f"training throughput streaming / in-memory {ratios[0]} / {ratios[1]}; whole run (read, prepare, train) "
+        f"streaming / in-memory {total} at {int(large):,} rows | peak within 2 GB and flat in the row count |"
+    )
     return 0
 
 

@@ -1,14 +1,17 @@
 """mtrec_lib: the helper library of the book *Multi-Task Recommenders*.
 
 Submodules load on first use, so ``import mtrec_lib as mt; mt.data`` does not pay
-for importing TensorFlow; ``mt.models`` and ``mt.MultiTaskLearning`` do.
+for importing TensorFlow; ``mt.models`` and ``mt.MultiTaskLearning`` do. The scale
+machinery (Parquet shards, multi-worker training) is the optional subpackage ``mt.scale``.
 
 Examples
 --------
+>>> import importlib.metadata
 >>> import mtrec_lib as mt
->>> mt.__version__
-'0.1.0'
+>>> mt.__version__ == importlib.metadata.version("mtrec_lib")   # the one place the version is written
+True
 """
+
 from __future__ import annotations
 
 import importlib
@@ -20,10 +23,10 @@ from typing import Any
 # a reader who wants them back sets TF_CPP_MIN_LOG_LEVEL=0 before importing mtrec_lib.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "metrics", "cf", "models", "rerank", "pipeline", "calibration", "experiment", "explain",
-               "distributed")
+_SUBMODULES = ("data", "metrics", "cf", "models", "rerank", "pipeline", "calibration", "experiment", "explain", "scale")
 __all__ = [*_SUBMODULES, "MultiTaskLearning", "__version__"]
 
 

@@ -44,7 +44,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from mtrec_lib.data.validate import check_choice, check_frame
-from mtrec_lib.metrics import _vector
+from mtrec_lib.metrics import _binary_labels, _check_same_labels, _pair, _probabilities, _vector
 
 __all__ = ["Calibrator", "TaskCalibrator", "METHODS"]
 
@@ -54,14 +54,6 @@ METHODS = ("platt", "isotonic")
 # Calibrated probabilities are kept strictly inside (0, 1): a fused score takes their log,
 # and a calibrated 0 would veto an item whatever its other tasks say.
 _EPS = 1e-6
-
-
-def _probabilities(values, name: str) -> np.ndarray:
-    arr = _vector(values, name)
-    if (arr < 0).any() or (arr > 1).any():
-        raise ValueError(f"{name} must be probabilities in [0, 1], found values in "
-                         f"[{arr.min():g}, {arr.max():g}]. Apply a sigmoid to raw scores first.")
-    return arr
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -121,7 +113,7 @@ class Calibrator(BaseEstimator):
         y_prob : array-like of float in [0, 1]
             The model's predicted probabilities.
         y_true : array-like of 0/1
-            What happened, row by row.
+            What happened, row by row (two Series are paired by index label).
 
         Returns
         -------
@@ -129,16 +121,9 @@ class Calibrator(BaseEstimator):
             ``self``.
         """
         check_choice(self.method, "method", METHODS)
-        p = _probabilities(y_prob, "y_prob")
-        try:
-            y = np.asarray(y_true, dtype=float).ravel()
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"y_true must hold 0/1 labels ({err}).") from None
-        if y.size != p.size:
-            raise ValueError(f"y_prob has {p.size} values but y_true has {y.size}; they must be aligned row by row.")
-        outside = np.setdiff1d(np.unique(y), [0.0, 1.0])
-        if outside.size:
-            raise ValueError(f"y_true must hold only 0 and 1, found {outside[:5].tolist()}. Threshold it first.")
+        p, y = _pair(y_prob, y_true, ("y_prob", "y_true"))  # two Series: paired by index label
+        _probabilities(p, "y_prob")
+        _binary_labels(y, "y_true")
         if np.unique(y).size < 2:
             raise ValueError(f"y_true holds a single class ({int(y[0])}); a calibrator needs held-out rows with "
                              "both outcomes. Use a longer calibration period.")
@@ -156,8 +141,8 @@ class Calibrator(BaseEstimator):
     def predict(self, y_prob) -> np.ndarray:
         """Calibrated probabilities of ``y_prob``, clipped into [1e-6, 1 - 1e-6]."""
         if not hasattr(self, "estimator_"):
-            raise NotFittedError("this Calibrator is not fitted yet; call fit(y_prob, y_true) on held-out rows.")
-        p = _probabilities(y_prob, "y_prob")
+            raise NotFittedError("Calibrator is not fitted yet; call fit first (fit(y_prob, y_true) on held-out rows).")
+        p = _probabilities(_vector(y_prob, "y_prob"), "y_prob")
         if self.method == "platt":
             out = self.estimator_.predict_proba(_logit(p)[:, None])[:, 1]
         else:
@@ -211,8 +196,8 @@ class TaskCalibrator(BaseEstimator):
     def fit(self, predictions: pd.DataFrame, labels: pd.DataFrame) -> TaskCalibrator:
         """Fit one calibrator per task on held-out ``predictions`` and the 0/1 ``labels`` frame.
 
-        ``labels`` holds one column per task, named as in ``predictions``, aligned row by row
-        (e.g. ``model.predict(val)`` and ``val``).
+        ``labels`` holds one column per task, named as in ``predictions``, with the same
+        index labels (e.g. ``model.predict(val)`` and ``val``); rows are paired by label.
         """
         if not isinstance(predictions, pd.DataFrame):
             raise ValueError("predictions must be a DataFrame with one probability column per task, "
@@ -222,14 +207,14 @@ class TaskCalibrator(BaseEstimator):
             raise ValueError("tasks: nothing to calibrate; pass a predictions frame with task columns.")
         check_frame(predictions, "predictions", required=tasks, numeric=tasks)
         check_frame(labels, "labels", required=tasks, binary=tasks)
-        if len(labels) != len(predictions):
-            raise ValueError(f"predictions has {len(predictions)} rows but labels has {len(labels)}; "
-                             "they must be aligned row by row.")
+        if not labels.index.equals(predictions.index):  # paired by index label, as the metrics pair Series
+            _check_same_labels(predictions.index, labels.index, ("predictions", "labels"))
+            labels = labels.reindex(predictions.index)
         self.calibrators_ = {}
         for t in tasks:
             cal = Calibrator(self._method(t))
             try:
-                cal.fit(predictions[t].to_numpy(), labels[t].to_numpy())
+                cal.fit(predictions[t], labels[t])
             except ValueError as err:
                 raise ValueError(f"task {t!r}: {err}") from None
             self.calibrators_[t] = cal
@@ -239,7 +224,7 @@ class TaskCalibrator(BaseEstimator):
     def transform(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """The same frame (index and columns) with every fitted task column calibrated."""
         if not hasattr(self, "calibrators_"):
-            raise NotFittedError("this TaskCalibrator is not fitted yet; call fit(predictions, labels) first.")
+            raise NotFittedError("TaskCalibrator is not fitted yet; call fit first (fit(predictions, labels)).")
         check_frame(predictions, "predictions", required=self.tasks_, numeric=self.tasks_, allow_empty=True)
         out = predictions.copy()
         for t, cal in self.calibrators_.items():

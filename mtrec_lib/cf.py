@@ -18,11 +18,14 @@ Top-N recommendation (``fit(train)`` then ``recommend(user_ids, n)`` -> a ranked
     with a binary-cosine neighbourhood (``topn_similarity``), :class:`BiasedMF` by
     predicted rating (weak for top-N, shown in the benchmarks for that reason).
 
-Everything is built on ``scipy.sparse`` and vectorised NumPy: no Python loop runs over
-ratings, users or items (the k-NN prediction lays every query's candidate neighbours out
-flat and cuts the top k of all queries at once, in memory-bounded chunks).
+To read how a k-NN prediction is made, read :func:`knn_estimate`: one (user, item) pair
+in plain NumPy. ``UserKNN(algorithm="loop")`` predicts with it, one row at a time. The
+default ``algorithm="fast"`` computes the same numbers (tested equal to 1e-10) for all
+rows at once with vectorised NumPy on ``scipy.sparse`` data: it lays every query's
+candidate neighbours out in padded blocks and cuts the top k of all queries at once.
 
-Fallbacks at predict time (never an exception for an id unseen at fit time):
+Fallbacks at predict time (never an exception for an id unseen at fit time, but one
+``UserWarning`` per call that counts the rows concerned):
 
 * unknown user or unknown item: the global mean of the training ratings (Surprise's
   ``default_prediction``); :class:`BiasedMF` keeps the known half of its baseline,
@@ -33,7 +36,9 @@ Fallbacks at predict time (never an exception for an id unseen at fit time):
   (``UserKNN``) or of the item (``ItemKNN``) for ``centered=True`` (as ``KNNWithMeans``);
 * every prediction is clipped to ``rating_scale``.
 
-In :meth:`recommend`, a user unseen at fit time gets the most popular items.
+In :meth:`recommend`, a user unseen at fit time gets the most popular items. Ids of
+another type than at fit time (``"12"`` asked, ``12`` fitted) are an error, not a
+silent fallback.
 
 Examples
 --------
@@ -47,17 +52,21 @@ array([2.667])
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
-from mtrec_lib.data.validate import check_choice, check_frame, check_positive_int
+from mtrec_lib.data.frames import ITEM, RANK, RATING, SCORE, USER, rank_within_users
+from mtrec_lib.data.validate import check_choice, check_frame, check_number, check_positive_int
 
 __all__ = [
     "similarity_matrix",
+    "knn_estimate",
     "UserKNN",
     "ItemKNN",
     "BiasedMF",
@@ -67,7 +76,6 @@ __all__ = [
     "topk_item_similarity",
 ]
 
-USER, ITEM, RATING = "user_id", "item_id", "rating"
 RATING_SIMILARITIES = ("msd", "cosine", "pearson", "pearson_baseline")
 
 
@@ -108,37 +116,73 @@ def _binary(m: sp.spmatrix) -> sp.csr_matrix:
     return b
 
 
-def _dense_products(pairs: list[tuple[sp.csr_matrix, sp.csr_matrix]]) -> list[np.ndarray]:
-    """Dense ``a @ b.T`` for each pair (float64 results).
+def _codes(fitted: pd.Index, asked, where: str, what: str, fix: str) -> np.ndarray:
+    """Positions of the ``asked`` ids in the ``fitted`` ones (-1: unseen at fit time).
 
-    Small matrices go through BLAS on dense copies (``syrk`` when ``a is b``: half the
-    work); float32 is used when every entry is an integer and every partial sum stays
-    below 2**24, where float32 arithmetic is exact, so results equal float64 bit for bit.
-    Large matrices use the sparse product.
+    When none of the ids is known but some would be after a ``str``/number conversion,
+    the caller passed ids of another type than at fit time (``"12"`` for ``12``): every
+    row would silently get a fallback, so this raises a ``ValueError`` instead. ``fix``
+    is the conversion to suggest, with ``{dtype}`` for the fitted dtype.
     """
-    from scipy.linalg import blas
-    from threadpoolctl import threadpool_limits
+    codes = fitted.get_indexer(asked)
+    if len(codes) == 0 or (codes >= 0).any():
+        return codes
+    asked = pd.Index(asked)
+    numeric = pd.api.types.is_numeric_dtype
+    if numeric(fitted.dtype) and not numeric(asked.dtype):
+        converted = pd.to_numeric(asked, errors="coerce")
+    elif numeric(asked.dtype) and not numeric(fitted.dtype):
+        converted = asked.astype(str)
+    else:
+        return codes
+    matches = int((fitted.get_indexer(converted) >= 0).sum())
+    if matches:
+        raise ValueError(
+            f"{where}: {what} has dtype {asked.dtype} but the model was fitted on {fitted.dtype} ids, so none of "
+            f"the {len(asked)} ids is known ({matches} would match after conversion). Convert them first: "
+            + fix.format(dtype=str(fitted.dtype))
+        )
+    return codes
 
-    out = []
-    for a, b in pairs:
-        if a.shape[0] * a.shape[1] > 20_000_000:
-            out.append((a @ b.T).toarray())
+
+def _padded_rows(starts: np.ndarray, lengths: np.ndarray, growth: float = 1.25, max_entries: int = 2_000_000):
+    """Yield ``(rows, pos, valid)`` for blocks of non-empty ragged rows of similar length.
+
+    Row r covers positions ``starts[r] .. starts[r] + lengths[r] - 1`` of some flat array.
+    A block pads its rows to its longest: ``pos`` (rows x width) are the positions (padding
+    repeats a row's last one), ``valid`` masks the real ones. Grouping rows whose lengths
+    differ by less than ``growth`` wastes at most ``growth - 1`` of the memory, and blocks
+    hold at most ``max_entries`` positions.
+    """
+    rows = np.flatnonzero(lengths > 0)
+    cls = np.floor(np.log(lengths[rows]) / np.log(growth)).astype(np.int64)
+    order = rows[np.argsort(cls, kind="stable")]
+    for group in np.split(order, np.flatnonzero(np.diff(np.sort(cls, kind="stable"))) + 1):
+        if len(group) == 0:
             continue
-        bound = a.shape[1] * (np.abs(a.data).max(initial=0.0) * np.abs(b.data).max(initial=0.0))
-        exact32 = bound < 2**24 and all(np.array_equal(x.data, np.round(x.data)) for x in (a, b))
-        dt = np.float32 if exact32 else np.float64
-        ad = a.toarray().astype(dt, copy=False)
-        # One BLAS thread: at these sizes threads save little on an idle machine and cost
-        # twice the time on a busy one (measured on 2 shared cores).
-        with threadpool_limits(limits=1, user_api="blas"):
-            if a is b:
-                syrk = blas.ssyrk if exact32 else blas.dsyrk
-                c = syrk(1.0, ad).astype(np.float64)  # upper triangle only
-                c += np.triu(c, 1).T
-            else:
-                c = (ad @ b.toarray().astype(dt, copy=False).T).astype(np.float64)
-        out.append(c)
-    return out
+        step = max(1, max_entries // int(lengths[group].max()))
+        for start in range(0, len(group), step):
+            block = group[start:start + step]
+            n = lengths[block]
+            col = np.arange(int(n.max()))[None, :]
+            yield block, starts[block][:, None] + np.minimum(col, (n - 1)[:, None]), col < n[:, None]
+
+
+def _topk_mask(s: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k largest entries of each row of ``s`` (-inf = padding); ties: leftmost first.
+
+    ``np.partition`` finds each row's k-th largest value in linear time; all entries above
+    it are kept, and of those equal to it only the leftmost ones that still fit, which is
+    how ``heapq.nlargest`` (Surprise) and a stable sort break ties.
+    """
+    width = s.shape[1]
+    if width <= k:
+        return s > -np.inf
+    kth = np.partition(s, width - k, axis=1)[:, [width - k]]
+    above = s > kth
+    tied = s == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    return above | (tied & (np.cumsum(tied, axis=1) <= room))
 
 
 def baseline_als(
@@ -174,8 +218,9 @@ def _rating_similarity(
         min_support = max(2, min_support)
         m = residual
     sq = m.multiply(m).tocsr()
-    pairs = [(b, b), (m, m), (sq, b)] + ([(m, b)] if kind == "pearson" else [])
-    freq, prods, sqi, *rest = _dense_products(pairs)
+    # Sparse products sum over the co-rated columns only: freq[u, v] counts them, sqi[u, v]
+    # sums r_u^2 over them (BLAS on dense copies was no faster at MovieLens sizes).
+    freq, prods, sqi = (b @ b.T).toarray(), (m @ m.T).toarray(), (sq @ b.T).toarray()
     valid = freq >= max(min_support, 1)
     if kind == "msd":
         # 1 / (msd + 1) with msd = sum (r_u - r_v)^2 / freq  ==  freq / (sum (r_u - r_v)^2 + freq)
@@ -186,7 +231,7 @@ def _rating_similarity(
         den += freq
         num = freq
     elif kind == "pearson":
-        si = rest[0]
+        si = (m @ b.T).toarray()  # si[u, v]: sum of r_u over co-rated
         num = freq * prods
         num -= si * si.T
         var = freq * sqi
@@ -235,44 +280,173 @@ def similarity_matrix(
     _check_ratings(ratings, "ratings")
     check_choice(similarity, "similarity", RATING_SIMILARITIES)
     enc = _Encoded(ratings, with_rating=True)
-    m = enc.matrix(item_rows=not user_based)
-    residual = None
-    if similarity == "pearson_baseline":
-        bu, bi = baseline_als(enc.u, enc.i, enc.r, len(enc.users), len(enc.items))
-        res = enc.r - enc.r.mean() - bu[enc.u] - bi[enc.i]
-        residual = enc.matrix(res, item_rows=not user_based)
-    sim = _rating_similarity(m, similarity, check_positive_int(min_support, "min_support", 0), shrinkage, residual)
+    sim = _fitted_similarity(enc, similarity, user_based, check_positive_int(min_support, "min_support", 0), shrinkage)
     labels = enc.users if user_based else enc.items
     return pd.DataFrame(sim, index=labels, columns=labels)
 
 
-# ---------------------------------------------------------------------------
-# Top-N interface shared by every model that can rank items
-# ---------------------------------------------------------------------------
-def _top_n_indices(scores: np.ndarray, n: int) -> np.ndarray:
-    """Column indices of each row's ``n`` highest scores, ties at the cut broken by column order.
+def _fitted_similarity(enc: _Encoded, kind: str, user_based: bool, min_support: int, shrinkage: float) -> np.ndarray:
+    """Similarity of the training users (or items) of ``enc``; see :func:`similarity_matrix`."""
+    residual = None
+    if kind == "pearson_baseline":
+        bu, bi = baseline_als(enc.u, enc.i, enc.r, len(enc.users), len(enc.items))
+        residual = enc.matrix(enc.r - enc.r.mean() - bu[enc.u] - bi[enc.i], item_rows=not user_based)
+    return _rating_similarity(enc.matrix(item_rows=not user_based), kind, min_support, shrinkage, residual)
 
-    ``argpartition`` alone keeps an arbitrary subset of the items tied with the ``n``-th
-    score (a cold user scores many items 0): the list would then depend on numpy's
-    selection algorithm. Rows with such a tie are redone with a stable choice: every item
-    above the cut, then the tied items with the lowest column indices.
+
+# ---------------------------------------------------------------------------
+# k-NN prediction: the readable path and its vectorised twin
+# ---------------------------------------------------------------------------
+def knn_estimate(
+    similarities: np.ndarray,
+    ratings: np.ndarray,
+    k: int = 40,
+    *,
+    neighbour_means: np.ndarray | None = None,
+    own_mean: float = 0.0,
+    min_k: int = 1,
+) -> float:
+    """One k-NN rating prediction from the neighbours who rated the item, in plain NumPy.
+
+    This is the prediction of :class:`UserKNN` (and, with users and items swapped, of
+    :class:`ItemKNN`) for one user *u* and item *i*, written to be read:
+
+    1. the candidates are the users who rated *i* (``ratings``), with their similarity
+       to *u* (``similarities``);
+    2. keep the ``k`` most similar; of equal similarities, the candidate listed first
+       (Surprise's ``heapq.nlargest`` does the same);
+    3. of those, only positive similarities vote;
+    4. predict their similarity-weighted mean rating or, centred
+       (``neighbour_means`` given), *u*'s own mean plus the weighted mean of the
+       neighbours' deviations from their means.
+
+    Parameters
+    ----------
+    similarities : ndarray of shape (n_candidates,)
+        Similarity of *u* to each candidate neighbour.
+    ratings : ndarray of shape (n_candidates,)
+        Each candidate's rating of *i*.
+    k : int, default 40
+        Maximum number of neighbours.
+    neighbour_means : ndarray of shape (n_candidates,), optional
+        Each candidate's mean rating: given, the prediction is centred.
+    own_mean : float, default 0.0
+        *u*'s mean rating (only used when centred).
+    min_k : int, default 1
+        Fewer voting neighbours than this: no prediction (NaN); the model then falls back.
+
+    Returns
+    -------
+    float
+        The predicted rating (not clipped), or NaN when fewer than ``min_k`` neighbours vote.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sims, ratings = np.array([0.9, 0.5, -0.2, 0.5]), np.array([4.0, 2.0, 1.0, 5.0])
+    >>> knn_estimate(sims, ratings, k=2)            # 0.9 and the first 0.5: (0.9*4 + 0.5*2) / 1.4
+    3.2857142857142856
+    >>> knn_estimate(sims, ratings, k=2, neighbour_means=np.array([3.0, 3.0, 3.0, 3.0]), own_mean=4.0)
+    4.285714285714286
     """
-    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    cut = np.take_along_axis(scores, top, axis=1).min(axis=1)
-    tied_rows = np.flatnonzero((scores >= cut[:, None]).sum(axis=1) > n)
-    for r in tied_rows:
-        cand = np.flatnonzero(scores[r] >= cut[r])
-        top[r] = cand[np.lexsort((cand, -scores[r, cand]))][:n]
-    return top
+    top = np.argsort(-similarities, kind="stable")[:k]  # the k most similar; ties: listed first
+    top = top[similarities[top] > 0]  # only positive similarities vote
+    if len(top) < min_k:
+        return np.nan
+    w = similarities[top]
+    if neighbour_means is None:
+        return float(w @ ratings[top] / w.sum())
+    return float(own_mean + w @ (ratings[top] - neighbour_means[top]) / w.sum())
 
 
+def _knn_fast(
+    sim: np.ndarray, cand_x: np.ndarray, cand_values: np.ndarray, y_ptr: np.ndarray,
+    xq: np.ndarray, yq: np.ndarray, k: int, min_k: int,
+) -> np.ndarray:
+    """:func:`knn_estimate` for all queries ``(xq, yq)`` at once, without a Python loop per query.
+
+    The candidates of y are ``cand_x[y_ptr[y]:y_ptr[y + 1]]`` (in training-row order), with
+    values ``cand_values`` (ratings, or deviations from the means when centred). Queries with
+    similar candidate counts are laid out as one padded 2-D block (:func:`_padded_rows`),
+    whose rows :func:`_topk_mask` cuts to the k most similar, ties going to the earlier-listed
+    candidate as in :func:`knn_estimate`. Memory stays bounded by the block size. Returns the
+    weighted mean of the values, NaN where fewer than ``min_k`` neighbours vote.
+    """
+    sim_flat, width = sim.ravel(), sim.shape[1]
+    num, den, cnt = np.zeros(len(xq)), np.zeros(len(xq)), np.zeros(len(xq))
+    for q, pos, valid in _padded_rows(y_ptr[yq], np.diff(y_ptr)[yq]):
+        # One flat gather (faster than 2-D fancy indexing) of sim[x_query, x_candidate].
+        s = np.take(sim_flat, xq[q][:, None] * width + cand_x[pos])
+        s[~valid] = -np.inf
+        w = np.where(_topk_mask(s, k) & (s > 0), s, 0.0)  # positive neighbours only
+        num[q] = (w * cand_values[pos]).sum(axis=1)
+        den[q] = w.sum(axis=1)
+        cnt[q] = (w > 0).sum(axis=1)
+    ok = (cnt >= min_k) & (den > 0)
+    return np.divide(num, den, out=np.full(len(xq), np.nan), where=ok)
+
+
+# ---------------------------------------------------------------------------
+# What every model shares: fitted check, id lookup, recommend and score_items
+# ---------------------------------------------------------------------------
 class _TopN:
-    """``recommend`` for models that define ``_score(user_codes) -> (len, n_items)`` scores."""
+    """``recommend``/``score_items`` for models that define ``_score(user_codes) -> (len, n_items)``."""
+
+    _fitted_attr = "seen_"  # set last by fit
 
     def _fit_topn(self, enc: _Encoded) -> None:
         self.user_ids_, self.item_ids_ = enc.users, enc.items
         self.seen_ = _binary(enc.matrix())  # users x items, 1 where the user interacted
         self.popularity_ = np.asarray(self.seen_.sum(axis=0)).ravel()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attr):
+            name = type(self).__name__
+            raise NotFittedError(f"{name} is not fitted yet; call fit first, e.g. {name}().fit(train).")
+
+    def _pair_codes(self, df: pd.DataFrame, fallback: str) -> tuple[np.ndarray, np.ndarray]:
+        """User and item codes of ``df``'s rows (-1: unseen), with one warning counting the unseen."""
+        self._check_fitted()
+        where = f"{type(self).__name__}.predict(df)"
+        check_frame(df, where, required=[USER, ITEM], allow_empty=True)
+        codes, unseen = [], []
+        for ids, col, a, noun in ((self.user_ids_, USER, "a", "user"), (self.item_ids_, ITEM, "an", "item")):
+            c = _codes(ids, df[col], where, f"column {col!r}", f"df[{col!r}] = df[{col!r}].astype({{dtype!r}}).")
+            codes.append(c)
+            if (c < 0).any():
+                n = df[col][c < 0].nunique()
+                unseen.append(f"{(c < 0).sum()} of {len(df)} rows have {a} {col} not seen in fit ({n} {noun}{'s' * (n > 1)})")
+        if unseen:
+            warnings.warn(f"{where}: {' and '.join(unseen)}; they get {fallback}.", UserWarning, stacklevel=3)
+        return codes[0], codes[1]
+
+    def _users(self, user_ids, where: str) -> tuple[pd.Index, np.ndarray]:
+        """The distinct users asked for (all fitted users if None) and their codes (-1: unseen)."""
+        self._check_fitted()
+        if user_ids is None:
+            return self.user_ids_, np.arange(len(self.user_ids_))
+        if isinstance(user_ids, pd.DataFrame):
+            raise TypeError(f"{where}: user_ids is a DataFrame; pass its user column, e.g. df['user_id'].unique().")
+        # One id (a str is iterable, but "u12" is one user, not 'u', '1', '2').
+        if isinstance(user_ids, (str, bytes)) or not isinstance(user_ids, Iterable):
+            user_ids = [user_ids]
+        if not isinstance(user_ids, (np.ndarray, pd.Series, pd.Index)):
+            user_ids = list(user_ids)
+        if np.ndim(user_ids) != 1:
+            raise ValueError(f"{where}: user_ids must be one id or a 1-D list of ids, got shape "
+                             f"{np.shape(user_ids)}. Flatten it, e.g. np.ravel(user_ids).")
+        users = pd.Index(user_ids).unique()
+        fix = "pd.Index(user_ids).astype({dtype!r})."
+        return users, _codes(self.user_ids_, users, where, "user_ids", fix)
+
+    def _user_scores(self, codes: np.ndarray) -> np.ndarray:
+        """Scores of every item for users ``codes``; an unseen user (-1) gets the item popularity."""
+        scores = np.empty((len(codes), len(self.item_ids_)))
+        known = codes >= 0
+        if known.any():
+            scores[known] = self._score(codes[known])
+        scores[~known] = self.popularity_
+        return scores
 
     def recommend(
         self, user_ids: Iterable | None = None, n: int = 10, exclude_seen: bool = True, batch_size: int = 2048
@@ -281,9 +455,10 @@ class _TopN:
 
         Parameters
         ----------
-        user_ids : array-like, optional
-            Users to recommend for; default every user seen at fit time. Users unseen at
-            fit time get the most popular items.
+        user_ids : id or array-like of ids, optional
+            Users to recommend for (one id such as ``"u12"`` or ``5`` means one user);
+            default every user seen at fit time. Users unseen at fit time get the most
+            popular items.
         n : int, default 10
             List length (shorter if fewer unseen items remain).
         exclude_seen : bool, default True
@@ -295,44 +470,35 @@ class _TopN:
         -------
         pandas.DataFrame
             Columns ``user_id``, ``item_id``, ``score``, ``rank`` (1-based), sorted by user
-            in the order given and then by rank.
+            in the order given and then by rank; equal scores by the model's item order.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        ValueError
+            If no asked user is known but some are after a type conversion (``"5"`` for ``5``).
         """
-        if not hasattr(self, "seen_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(train) first.")
+        users, codes = self._users(user_ids, "recommend")
         n = check_positive_int(n, "n")
-        users = self.user_ids_ if user_ids is None else pd.Index(pd.unique(np.asarray(list(user_ids))))
-        codes = self.user_ids_.get_indexer(users)
-        n_items = len(self.item_ids_)
-        n = min(n, n_items)
-        out_u, out_i, out_s = [], [], []
-        for start in range(0, len(codes), batch_size):
+        parts = []
+        for start in range(0, max(len(codes), 1), batch_size):  # one empty batch for no users
             c = codes[start:start + batch_size]
-            known = c >= 0
-            scores = np.empty((len(c), n_items))
-            if known.any():
-                scores[known] = self._score(c[known])
-            scores[~known] = self.popularity_
-            if exclude_seen and known.any():
+            scores = self._user_scores(c)
+            if exclude_seen:
+                known = np.flatnonzero(c >= 0)
                 seen = self.seen_[c[known]]
-                rows = np.flatnonzero(known)[np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))]
-                scores[rows, seen.indices] = -np.inf
-            if n < n_items:
-                top = _top_n_indices(scores, n)
-            else:
-                top = np.tile(np.arange(n_items), (len(c), 1))
-            top_s = np.take_along_axis(scores, top, axis=1)
-            order = np.lexsort((top, -top_s), axis=1)  # by score, ties by item order
-            top, top_s = np.take_along_axis(top, order, 1), np.take_along_axis(top_s, order, 1)
-            out_u.append(np.repeat(np.arange(start, start + len(c)), n))
-            out_i.append(top.ravel())
-            out_s.append(top_s.ravel())
-        u = np.concatenate(out_u) if out_u else np.zeros(0, dtype=int)
-        i = np.concatenate(out_i) if out_i else np.zeros(0, dtype=int)
-        s = np.concatenate(out_s) if out_s else np.zeros(0)
-        keep = np.isfinite(s)
-        frame = pd.DataFrame({USER: users[u[keep]], ITEM: self.item_ids_[i[keep]], "score": s[keep]})
-        frame["rank"] = frame.groupby(USER, sort=False).cumcount() + 1
-        return frame
+                scores[np.repeat(known, np.diff(seen.indptr)), seen.indices] = -np.inf
+            # Candidates: every finite score at or above its row's n-th largest (found in
+            # linear time), then the library's one per-user ranking orders them.
+            width = scores.shape[1]
+            cut = np.partition(scores, width - n, axis=1)[:, width - n] if n < width else np.full(len(c), -np.inf)
+            rows, cols = np.nonzero((scores >= cut[:, None]) & np.isfinite(scores))
+            order, position, _ = rank_within_users(rows, scores[rows, cols])
+            top = order[position < n]
+            parts.append(pd.DataFrame({USER: users[start + rows[top]], ITEM: self.item_ids_[cols[top]],
+                                       SCORE: scores[rows[top], cols[top]], RANK: position[position < n] + 1}))
+        return pd.concat(parts, ignore_index=True)
 
     def score_items(self, user_ids: Iterable | None = None) -> pd.DataFrame:
         """The score ``recommend`` ranks by, for every item of the training catalogue.
@@ -343,10 +509,10 @@ class _TopN:
 
         Parameters
         ----------
-        user_ids : array-like, optional
-            Users to score, duplicates dropped; default every user seen at fit time. A user
-            unseen at fit time gets the item popularity (training users per item), as in
-            ``recommend``.
+        user_ids : id or array-like of ids, optional
+            Users to score (one id means one user), duplicates dropped; default every user
+            seen at fit time. A user unseen at fit time gets the item popularity (training
+            users per item), as in ``recommend``.
 
         Returns
         -------
@@ -359,6 +525,8 @@ class _TopN:
         ------
         sklearn.exceptions.NotFittedError
             If the model is not fitted.
+        ValueError
+            If no asked user is known but some are after a type conversion (``"5"`` for ``5``).
 
         Examples
         --------
@@ -368,18 +536,9 @@ class _TopN:
         >>> scores.shape, scores.columns.tolist(), scores.loc[99].tolist()
         ((2, 3), [10, 20, 30], [2.0, 1.0, 1.0])
         """
-        if not hasattr(self, "seen_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(train) first.")
-        users = self.user_ids_ if user_ids is None else pd.Index(pd.unique(np.asarray(list(user_ids))))
-        codes = self.user_ids_.get_indexer(users)
-        known = codes >= 0
-        scores = np.empty((len(codes), len(self.item_ids_)))
-        if known.any():
-            scores[known] = self._score(codes[known])
-        scores[~known] = self.popularity_
-        return pd.DataFrame(scores, index=pd.Index(users, name=USER), columns=pd.Index(self.item_ids_, name=ITEM))
+        users, codes = self._users(user_ids, "score_items")
+        return pd.DataFrame(self._user_scores(codes), index=pd.Index(users, name=USER),
+                            columns=pd.Index(self.item_ids_, name=ITEM))
 
 
 # ---------------------------------------------------------------------------
@@ -387,6 +546,7 @@ class _TopN:
 # ---------------------------------------------------------------------------
 class _KNN(_TopN, BaseEstimator):
     _user_based = True
+    _fitted_attr = "similarity_"
 
     def __init__(
         self,
@@ -398,6 +558,7 @@ class _KNN(_TopN, BaseEstimator):
         shrinkage: float = 100.0,
         rating_scale: tuple[float, float] | None = None,
         topn_similarity: str = "cosine",
+        algorithm: str = "fast",
     ):
         self.k = k
         self.similarity = similarity
@@ -407,6 +568,7 @@ class _KNN(_TopN, BaseEstimator):
         self.shrinkage = shrinkage
         self.rating_scale = rating_scale
         self.topn_similarity = topn_similarity
+        self.algorithm = algorithm
 
     def fit(self, train: pd.DataFrame):
         """Learn means and the similarity matrix from ``train`` (``user_id``, ``item_id``, ``rating``).
@@ -420,74 +582,68 @@ class _KNN(_TopN, BaseEstimator):
         check_positive_int(self.min_k, "min_k")
         check_positive_int(self.min_support, "min_support", 0)
         check_choice(self.similarity, "similarity", RATING_SIMILARITIES)
+        check_choice(self.algorithm, "algorithm", ["fast", "loop"])
         enc = _Encoded(train, with_rating=True)
-        self._fit_topn(enc)
-        n_u, n_i = len(enc.users), len(enc.items)
         # x: the entity whose neighbours we use (users for UserKNN), y: the other one.
         x, y = (enc.u, enc.i) if self._user_based else (enc.i, enc.u)
-        n_x, n_y = (n_u, n_i) if self._user_based else (n_i, n_u)
+        n_x, n_y = (len(enc.users), len(enc.items)) if self._user_based else (len(enc.items), len(enc.users))
         self.global_mean_ = float(enc.r.mean())
         self.rating_scale_ = tuple(self.rating_scale) if self.rating_scale is not None else (enc.r.min(), enc.r.max())
         self.means_ = np.bincount(x, enc.r, minlength=n_x) / np.bincount(x, minlength=n_x)
-        m = enc.matrix(item_rows=not self._user_based)
-        residual = None
-        if self.similarity == "pearson_baseline":
-            bu, bi = baseline_als(enc.u, enc.i, enc.r, n_u, n_i)
-            residual = enc.matrix(enc.r - self.global_mean_ - bu[enc.u] - bi[enc.i], item_rows=not self._user_based)
-        self.similarity_ = _rating_similarity(m, self.similarity, self.min_support, self.shrinkage, residual)
         # Candidate neighbours of each y in training-row order: Surprise's trainset lists
         # (ir / ur) keep that order, and heapq.nlargest breaks similarity ties by it.
         order = np.argsort(y, kind="stable")
         self._cand_x, self._cand_r = x[order], enc.r[order]
         self._y_ptr = np.r_[0, np.cumsum(np.bincount(y, minlength=n_y))]
         self._topn_matrix = None
+        self._fit_topn(enc)
+        self.similarity_ = _fitted_similarity(enc, self.similarity, self._user_based, self.min_support, self.shrinkage)
         return self
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Predicted rating for every row of ``df`` (``user_id``, ``item_id``), in row order.
 
+        With ``algorithm="loop"`` every known (user, item) row is one call of
+        :func:`knn_estimate`; the default ``"fast"`` computes the same numbers for all rows
+        at once. Rows with an id unseen at fit time get the global mean (one ``UserWarning``
+        per call counts them).
+
         Returns
         -------
         numpy.ndarray of float, shape (len(df),)
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        ValueError
+            If a column is missing, or holds ids of another type than at fit time.
         """
-        if not hasattr(self, "similarity_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(train) first.")
-        check_frame(df, "predict(df)", required=[USER, ITEM], allow_empty=True)
-        u = self.user_ids_.get_indexer(df[USER])
-        i = self.item_ids_.get_indexer(df[ITEM])
-        est = np.full(len(df), self.global_mean_)
+        self._check_fitted()  # before the message below reads global_mean_
+        u, i = self._pair_codes(df, f"the global mean ({self.global_mean_:.4g})")
         known = (u >= 0) & (i >= 0)
         xq, yq = (u[known], i[known]) if self._user_based else (i[known], u[known])
-        est[known] = self._estimate(xq, yq)
+        if self.algorithm == "loop":
+            pred = np.array([self._estimate_one(a, b) for a, b in zip(xq, yq)], dtype=float)
+        else:
+            values = self._cand_r - self.means_[self._cand_x] if self.centered else self._cand_r
+            pred = _knn_fast(self.similarity_, self._cand_x, values, self._y_ptr, xq, yq, self.k, self.min_k)
+            if self.centered:
+                pred += self.means_[xq]
+        # No usable neighbour: the global mean, or (centred) the mean of x itself.
+        fallback = self.means_[xq] if self.centered else self.global_mean_
+        est = np.full(len(df), self.global_mean_)
+        est[known] = np.where(np.isnan(pred), fallback, pred)
         return np.clip(est, *self.rating_scale_)
 
-    def _estimate(self, xq: np.ndarray, yq: np.ndarray) -> np.ndarray:
-        """Weighted average over the k most similar x that rated y, for all queries at once.
-
-        The candidates of a query are every x that rated its y, in training-row order.
-        Queries with similar candidate counts are laid out as one padded 2-D block
-        (:func:`_length_classes`), whose rows :func:`_topk_rows` cuts to the k most
-        similar, ties going to the earlier-listed candidate exactly as ``heapq.nlargest``
-        does in Surprise. Memory stays bounded by the block size.
-        """
-        values = self._cand_r - self.means_[self._cand_x] if self.centered else self._cand_r
-        sim_flat, n_x = self.similarity_.ravel(), self.similarity_.shape[1]
-        lengths = np.diff(self._y_ptr)[yq]
-        num, den, cnt = np.zeros(len(xq)), np.zeros(len(xq)), np.zeros(len(xq))
-        for q in _length_classes(lengths):
-            pos, valid = _padded_positions(self._y_ptr[yq[q]], lengths[q])
-            # One flat gather (faster than 2-D fancy indexing) of sim[x_query, x_candidate].
-            s = np.take(sim_flat, xq[q][:, None] * n_x + self._cand_x[pos])
-            s[~valid] = -np.inf
-            w = np.where(_topk_rows(s, self.k) & (s > 0), s, 0.0)  # positive neighbours only
-            num[q] = (w * values[pos]).sum(axis=1)
-            den[q] = w.sum(axis=1)
-            cnt[q] = (w > 0).sum(axis=1)
-        ok = (cnt >= self.min_k) & (den > 0)
-        ratio = np.divide(num, den, out=np.zeros_like(num), where=ok)
-        if self.centered:
-            return self.means_[xq] + ratio  # no usable neighbour: the mean of x itself
-        return np.where(ok, ratio, self.global_mean_)
+    def _estimate_one(self, x: int, y: int) -> float:
+        """:func:`knn_estimate` for x (a user of UserKNN) and y, given as training codes."""
+        rated = slice(self._y_ptr[y], self._y_ptr[y + 1])  # the x that rated y, training-row order
+        neighbours = self._cand_x[rated]
+        return knn_estimate(
+            self.similarity_[x, neighbours], self._cand_r[rated], self.k, min_k=self.min_k,
+            neighbour_means=self.means_[neighbours] if self.centered else None, own_mean=self.means_[x],
+        )
 
     def _score(self, user_codes: np.ndarray) -> np.ndarray:
         return self._topn_scores(user_codes)
@@ -504,7 +660,7 @@ class UserKNN(_KNN):
                                     {\\sum_{v} \\mathrm{sim}(u, v)}
 
     where :math:`N_i^k(u)` are the ``k`` users most similar to *u* among those who rated
-    *i*, of which only those with positive similarity are used.
+    *i*, of which only those with positive similarity are used (read :func:`knn_estimate`).
 
     Parameters
     ----------
@@ -526,6 +682,9 @@ class UserKNN(_KNN):
         Similarity that ``recommend`` ranks with: the cosine of the users' binary
         interaction rows, or the rating similarity fitted for ``predict`` (weak for
         ranking: users with few co-rated items look identical).
+    algorithm : {"fast", "loop"}, default "fast"
+        How ``predict`` computes: all rows at once (vectorised), or one :func:`knn_estimate`
+        call per row (slow, to read and to check). Same numbers either way.
 
     Attributes
     ----------
@@ -554,8 +713,7 @@ class UserKNN(_KNN):
             if self.topn_similarity == "rating":
                 s = self.similarity_.copy()
             else:  # cosine of the binary "what did they rate" rows
-                b = self.seen_
-                s = _dense_products([(b, b)])[0]
+                s = (self.seen_ @ self.seen_.T).toarray()
                 norm = np.sqrt(np.diag(s)).copy()
                 s /= norm[:, None] * norm[None, :]
             np.fill_diagonal(s, 0.0)
@@ -581,7 +739,7 @@ class ItemKNN(_KNN):
 
     Parameters
     ----------
-    k, similarity, min_support, min_k, centered, shrinkage, rating_scale
+    k, similarity, min_support, min_k, centered, shrinkage, rating_scale, algorithm
         As in :class:`UserKNN` (``k`` is also the neighbourhood size of ``recommend``).
     topn_similarity : {"cosine", "conditional_probability", "rating"}, default "cosine"
         Item-item similarity used by ``recommend``.
@@ -592,7 +750,7 @@ class ItemKNN(_KNN):
     >>> train = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": [10, 20, 10, 20, 10],
     ...                       "rating": [5.0, 3.0, 4.0, 2.0, 5.0]})
     >>> m = ItemKNN(k=5, similarity="cosine").fit(train)
-    >>> m.recommend([3], n=1)[["user_id", "item_id", "rank"]].to_dict("records")
+    >>> m.recommend(3, n=1)[["user_id", "item_id", "rank"]].to_dict("records")
     [{'user_id': 3, 'item_id': 20, 'rank': 1}]
     """
 
@@ -648,6 +806,8 @@ class BiasedMF(_TopN, BaseEstimator):
     (5,)
     """
 
+    _fitted_attr = "user_factors_"
+
     def __init__(
         self,
         n_factors: int = 10,
@@ -672,7 +832,6 @@ class BiasedMF(_TopN, BaseEstimator):
         f = check_positive_int(self.n_factors, "n_factors")
         check_positive_int(self.n_epochs, "n_epochs")
         enc = _Encoded(train, with_rating=True)
-        self._fit_topn(enc)
         rng = np.random.default_rng(self.seed)
         n_u, n_i = len(enc.users), len(enc.items)
         mu = float(enc.r.mean())
@@ -691,19 +850,26 @@ class BiasedMF(_TopN, BaseEstimator):
             p = _als_half_pen(ub, t, np.c_[q[:, :f], np.ones(n_i)], cnt_u, pen)
             t = _refill(ib, (enc.r - mu - p[enc.u, f])[by_item])
             q = _als_half_pen(ib, t, np.c_[p[:, :f], np.ones(n_u)], cnt_i, pen)
+        self._fit_topn(enc)
         self.global_mean_ = mu
-        self.user_factors_, self.user_bias_ = p[:, :f], p[:, f]
-        self.item_factors_, self.item_bias_ = q[:, :f], q[:, f]
+        self.user_bias_, self.item_factors_, self.item_bias_ = p[:, f], q[:, :f], q[:, f]
         self.rating_scale_ = tuple(self.rating_scale) if self.rating_scale is not None else (enc.r.min(), enc.r.max())
+        self.user_factors_ = p[:, :f]
         return self
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        """Predicted rating per row of ``df``; unknown users/items keep the known baseline terms."""
-        if not hasattr(self, "user_factors_"):
-            raise RuntimeError("BiasedMF is not fitted yet; call fit(train) first.")
-        check_frame(df, "predict(df)", required=[USER, ITEM], allow_empty=True)
-        u = self.user_ids_.get_indexer(df[USER])
-        i = self.item_ids_.get_indexer(df[ITEM])
+        """Predicted rating per row of ``df``; unknown users/items keep the known baseline terms.
+
+        One ``UserWarning`` per call counts the rows with an id unseen at fit time.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        ValueError
+            If a column is missing, or holds ids of another type than at fit time.
+        """
+        u, i = self._pair_codes(df, "the known part of the baseline (mu + b_i, mu + b_u or mu)")
         ku, ki = u >= 0, i >= 0
         est = np.full(len(df), self.global_mean_)
         est[ku] += self.user_bias_[u[ku]]
@@ -774,58 +940,6 @@ class Popularity(_TopN, BaseEstimator):
         return np.broadcast_to(self.popularity_.astype(float), (len(user_codes), len(self.popularity_)))
 
 
-def _length_classes(lengths: np.ndarray, growth: float = 1.25, max_entries: int = 2_000_000):
-    """Yield index arrays of non-empty rows with similar lengths, padded size <= max_entries.
-
-    Padding every row of a group to the group's longest wastes at most ``growth - 1``
-    of the memory, and the number of groups grows only with the log of the lengths.
-    """
-    rows = np.flatnonzero(lengths > 0)
-    cls = np.floor(np.log(lengths[rows]) / np.log(growth)).astype(np.int64)
-    order = rows[np.argsort(cls, kind="stable")]
-    for group in np.split(order, np.flatnonzero(np.diff(np.sort(cls, kind="stable"))) + 1):
-        if len(group) == 0:
-            continue
-        step = max(1, max_entries // int(lengths[group].max()))
-        for start in range(0, len(group), step):
-            yield group[start:start + step]
-
-
-def _padded_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, width) positions ``start + j`` of each row's slice, and the mask ``j < length``."""
-    col = np.arange(int(lengths.max()))[None, :]
-    valid = col < lengths[:, None]
-    return starts[:, None] + np.minimum(col, (lengths - 1)[:, None]), valid
-
-
-def _topk_rows(s: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the k largest entries of each row of ``s`` (-inf = padding); ties: leftmost first.
-
-    ``np.partition`` finds each row's k-th largest value in linear time; all entries above
-    it are kept, and of those equal to it only the leftmost ones that still fit, which is
-    how ``heapq.nlargest`` (Surprise) and a stable sort break ties.
-    """
-    width = s.shape[1]
-    if width <= k:
-        return s > -np.inf
-    kth = np.partition(s, width - k, axis=1)[:, [width - k]]
-    above = s > kth
-    tied = s == kth
-    room = k - above.sum(axis=1, keepdims=True)
-    return above | (tied & (np.cumsum(tied, axis=1) <= room))
-
-
-def _row_topk(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the k largest entries of every CSR row (ties: the earlier stored entry)."""
-    lengths = np.diff(indptr)
-    keep = np.zeros(len(data), dtype=bool)
-    for rows in _length_classes(lengths):
-        pos, valid = _padded_positions(indptr[rows], lengths[rows])
-        s = np.where(valid, data[pos], -np.inf)
-        keep[pos[valid]] = _topk_rows(s, k)[valid]
-    return keep
-
-
 def _prune_normalise(s: sp.csr_matrix, k: int, normalise: bool, diag_offset: int | None = None) -> sp.csr_matrix:
     """Keep the k largest entries of every row (ties: lower column first), rows summing to 1.
 
@@ -838,15 +952,15 @@ def _prune_normalise(s: sp.csr_matrix, k: int, normalise: bool, diag_offset: int
         rows = np.repeat(np.arange(s.shape[0]), np.diff(s.indptr))
         s.data[s.indices == rows + diag_offset] = 0.0
     s.eliminate_zeros()
-    keep = _row_topk(s.indptr, s.data, k)
+    keep = np.zeros(s.nnz, dtype=bool)
+    for _, pos, valid in _padded_rows(s.indptr[:-1], np.diff(s.indptr)):
+        keep[pos[valid]] = _topk_mask(np.where(valid, s.data[pos], -np.inf), k)[valid]
     rows = np.repeat(np.arange(s.shape[0]), np.diff(s.indptr))[keep]
     out = sp.csr_matrix((s.data[keep], (rows, s.indices[keep])), shape=s.shape)
     if normalise:
         sums = np.asarray(out.sum(axis=1)).ravel()
         out = sp.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ out
     return sp.csr_matrix(out)
-
-
 def topk_item_similarity(
     interactions: sp.spmatrix,
     k: int = 20,
@@ -991,6 +1105,7 @@ class ItemTopN(_TopN, BaseEstimator):
         return (self.seen_[user_codes] @ self.similarity_).toarray()
 
 
+
 class EASE(_TopN, BaseEstimator):
     """Embarrassingly Shallow Autoencoder (Steck, WWW 2019): closed-form item-item regression.
 
@@ -1013,14 +1128,15 @@ class EASE(_TopN, BaseEstimator):
     [20]
     """
 
+    _fitted_attr = "weights_"
+
     def __init__(self, lam: float = 500.0):
         self.lam = lam
 
     def fit(self, train: pd.DataFrame):
         """Solve for the item-item weights on ``train`` (``user_id``, ``item_id``); returns self."""
         _check_interactions(train, "train")
-        if not self.lam > 0:
-            raise ValueError(f"lam must be > 0, got {self.lam!r}.")
+        check_number(self.lam, "lam", 0, low_open=True)
         enc = _Encoded(train.drop_duplicates([USER, ITEM]), with_rating=False)
         self._fit_topn(enc)
         g = (self.seen_.T @ self.seen_).toarray()

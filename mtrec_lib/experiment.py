@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mtrec_lib.data.frames import ITEM, RANK, USER
 from mtrec_lib.data.validate import check_choice, check_frame, check_number, check_positive_int
-from mtrec_lib.metrics import ITEM, RANK, USER
+from mtrec_lib.pipeline import ShopTruth, shown_lists
 
 __all__ = [
     "METRICS",
@@ -125,8 +126,6 @@ def _top_lists(name: str, table: pd.DataFrame, users: np.ndarray, list_size: int
         raise ValueError(f"policies[{name!r}] has no list for {len(missing)} of the experiment's users "
                          f"(e.g. user_id {missing[0]!r}); recommend for every user or pass users= "
                          f"with the users all policies cover.")
-    from mtrec_lib.pipeline import shown_lists
-
     return shown_lists(table.loc[table[USER].isin(users), [USER, ITEM, RANK]], list_size).reset_index(drop=True)
 
 
@@ -224,7 +223,7 @@ def simulate_ab_test(
         ``list_size`` best-ranked items are shown. Pass the same table under two names for
         an A/A test.
     truth : mtrec_lib.pipeline.ShopTruth, optional
-        The shop's truth; built from ``shop`` when omitted (pass it to save that work).
+        The shop's truth; default ``ShopTruth(shop)``, a view over ``shop.world``.
     users : array-like, optional
         The experiment's users; default: every user of the control policy's table. Every
         policy must have a list for each of them.
@@ -258,8 +257,6 @@ def simulate_ab_test(
     >>> res.true_lift("purchases", "B")["absolute"]   # an A/A test: the truth is no lift
     0.0
     """
-    from mtrec_lib.pipeline import ShopTruth
-
     if not isinstance(policies, Mapping) or len(policies) < 2:
         raise ValueError("policies must map at least two names to recommendation tables "
                          "(the same table twice for an A/A test).")

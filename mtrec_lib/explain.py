@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import NotFittedError
 
 from mtrec_lib.data.validate import check_binary, check_choice, check_frame, check_numeric, check_positive_int
 from mtrec_lib.metrics import auc, logloss, mae, rmse
@@ -76,8 +77,8 @@ _DEFAULT_METRIC = {"binary": "auc", "regression": "rmse"}
 # ---------------------------------------------------------------------------
 def _check_fitted(model: Any, caller: str) -> None:
     if not hasattr(model, "tasks_") or not hasattr(model, "feature_names_in_"):
-        raise ValueError(f"{caller}: the model is not fitted yet (no tasks_ attribute); "
-                         "call model.fit(data) first.")
+        raise NotFittedError(f"{caller}: this {type(model).__name__} is not fitted yet; call fit first: "
+                             "model.fit(data).")
 
 
 def _as_columns(by: str | Sequence[str] | None) -> list[str]:
@@ -107,6 +108,20 @@ def _by_group(values: pd.DataFrame, data: pd.DataFrame, by: list[str]) -> pd.Dat
         return values.mean().to_frame().T
     keys = [data[c] for c in by]
     return values.groupby(keys, sort=True, observed=True).mean()
+
+
+def _stack(parts: dict[str, pd.DataFrame], by: list[str]) -> pd.DataFrame:
+    """One frame from per-gate frames: index level ``gate``, then the ``by`` levels if any."""
+    out = pd.concat(parts, names=["gate", *(by or ["_all"])])
+    if not by:
+        out.index = out.index.droplevel(-1)
+    return out
+
+
+def _effective_number(weights: Any) -> np.ndarray:
+    """exp of the entropy of each row of gate weights: 1 (one expert) to n (all equal)."""
+    p = np.clip(np.asarray(weights, dtype=float), 1e-12, 1.0)
+    return np.exp(-(p * np.log(p)).sum(axis=1))
 
 
 # ---------------------------------------------------------------------------
@@ -150,10 +165,7 @@ def expert_utilisation(model: MultiTaskLearning, data: pd.DataFrame, by: str | S
     gates = _gates(model, data, by_cols, level, "expert_utilisation")
     parts = {gate: _by_group(w, data, by_cols) for gate, w in gates.items()}
     experts = list(dict.fromkeys(c for w in gates.values() for c in w.columns))
-    out = pd.concat(parts, names=["gate", *(by_cols or ["_all"])])
-    out = out.reindex(columns=experts)
-    if not by_cols:
-        out.index = out.index.droplevel(-1)
+    out = _stack(parts, by_cols).reindex(columns=experts)
     out.columns.name = "expert"
     return out
 
@@ -202,18 +214,12 @@ def effective_experts(model: MultiTaskLearning, data: pd.DataFrame, by: str | Se
     gates = _gates(model, data, by_cols, level, "effective_experts")
     rows = {}
     for gate, w in gates.items():
-        p = np.clip(w.to_numpy(dtype=float), 1e-12, 1.0)
-        per_example = pd.DataFrame({"per_example": np.exp(-(p * np.log(p)).sum(axis=1))}, index=w.index)
-        mean_w = _by_group(w, data, by_cols)
-        q = np.clip(mean_w.to_numpy(dtype=float), 1e-12, 1.0)
+        per_example = pd.DataFrame({"per_example": _effective_number(w)}, index=w.index)
         part = _by_group(per_example, data, by_cols)
-        part["of_mean_gate"] = np.exp(-(q * np.log(q)).sum(axis=1))
+        part["of_mean_gate"] = _effective_number(_by_group(w, data, by_cols))
         part["n_experts"] = w.shape[1]
         rows[gate] = part
-    out = pd.concat(rows, names=["gate", *(by_cols or ["_all"])])
-    if not by_cols:
-        out.index = out.index.droplevel(-1)
-    return out
+    return _stack(rows, by_cols)
 
 
 # ---------------------------------------------------------------------------

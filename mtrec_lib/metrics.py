@@ -1,12 +1,21 @@
 """Evaluation metrics: rating error, classification, top-N ranking and beyond accuracy.
 
-One signature shape for every ranking metric, as in Microsoft Recommenders:
+Pointwise metrics take two aligned vectors, ``metric(y_true, y_pred)``. Two pandas Series
+are paired **by index label**, as pandas arithmetic pairs them: predictions made before
+the frame was re-sorted still meet their own rows. Their indexes must hold the same
+labels (in any order), else a ``ValueError`` says which labels are missing. Anything else
+(lists, arrays, a Series with an array) is paired by position.
+
+Ranking metrics share one signature shape, as in Microsoft Recommenders:
 ``metric(recs, truth, k=10)`` where
 
 * ``recs`` is a recommendation frame with columns ``user_id``, ``item_id`` and
   ``rank`` (1 = shown first), for example the output of ``ItemKNN.recommend``;
 * ``truth`` is a frame with the relevant ``user_id``, ``item_id`` pairs (every row
   is relevant unless ``threshold`` is given, then rows with ``rating >= threshold``).
+
+The id columns of the two frames must be of one kind: ids stored as numbers in one frame
+and as text in the other never match, and are refused with the conversion to apply.
 
 Definitions (binary relevance, :math:`\\mathrm{rel}_u` = relevant items of user *u*,
 :math:`\\mathrm{hits}_u` = relevant items among the first *k* recommendations):
@@ -31,8 +40,9 @@ Users without a relevant item are excluded from the mean: no ranking can be judg
 them. If no user has a relevant item the metric is undefined and a ``ValueError`` is
 raised rather than a silent 0 or nan.
 
-Positions come from sorting each user's rows by ``rank``; only the order matters, so
-ranks 1, 2, 5 are positions 1, 2, 3.
+Positions come from sorting each user's rows by ``rank``
+(:func:`mtrec_lib.data.frames.rank_within_users`, ties by row order); only the order
+matters, so ranks 1, 2, 5 are positions 1, 2, 3.
 
 Examples
 --------
@@ -46,6 +56,10 @@ Examples
 0.5
 >>> mt.metrics.map_at_k(recs, truth, k=3)        # (1/2) / 2 relevant
 0.25
+>>> y = pd.Series([0, 1, 1], index=[2, 0, 1])     # labels re-sorted after predicting
+>>> p = pd.Series([0.9, 0.2, 0.8], index=[0, 1, 2])
+>>> mt.metrics.auc(y, p)                         # paired by label: the positive 0 scores 0.9
+0.5
 """
 from __future__ import annotations
 
@@ -54,6 +68,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from mtrec_lib.data.frames import ITEM, RANK, RATING, USER, rank_within_users
 from mtrec_lib.data.validate import check_choice, check_frame, check_positive_int
 
 __all__ = [
@@ -63,6 +78,7 @@ __all__ = [
     "logloss",
     "expected_calibration_error",
     "reliability_curve",
+    "top_k_accuracy",
     "precision_at_k",
     "recall_at_k",
     "ndcg_at_k",
@@ -72,13 +88,12 @@ __all__ = [
     "catalog_coverage",
     "intra_list_diversity",
     "novelty",
+    "cosine_similarity",
 ]
-
-USER, ITEM, RANK, RATING = "user_id", "item_id", "rank", "rating"
 
 
 # ---------------------------------------------------------------------------
-# Pointwise metrics on aligned arrays
+# Pointwise metrics on aligned vectors
 # ---------------------------------------------------------------------------
 def _vector(values, name: str) -> np.ndarray:
     """A finite, non-empty float vector, or a ValueError that names ``name``."""
@@ -93,8 +108,40 @@ def _vector(values, name: str) -> np.ndarray:
     return arr
 
 
+def _plain(x):
+    """A numpy scalar as the Python value, so that messages read ``1``, not ``np.int64(1)``."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _check_same_labels(first: pd.Index, second: pd.Index, names: tuple[str, str]) -> None:
+    """Refuse two indexes that cannot pair rows by label: repeated labels, or different label sets."""
+    a, b = names
+    if first.has_duplicates or second.has_duplicates:
+        raise ValueError(
+            f"{a} and {b} have different indexes and one of them repeats labels, so their rows cannot "
+            f"be paired by label. If they are in the same row order, pass {a}.to_numpy() and {b}.to_numpy(); "
+            "else make the index unique (e.g. reset_index() before predicting)."
+        )
+    only_a, only_b = first[~first.isin(second)], second[~second.isin(first)]
+    if len(only_a) or len(only_b):
+        example = f"e.g. {_plain(only_a[0] if len(only_a) else only_b[0])!r}"
+        raise ValueError(
+            f"{a} and {b} are paired by index label, but {len(only_a)} row label(s) are only in {a} and "
+            f"{len(only_b)} only in {b} ({example}). Select the same rows in both (e.g. "
+            f"{b}.loc[{a}.index] once both hold them), or pass {a}.to_numpy() and {b}.to_numpy() "
+            "if they are already in the same row order."
+        )
+
+
 def _pair(y_true, y_pred, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Two aligned, finite, non-empty float vectors, or a ValueError saying which is wrong."""
+    """Two finite, non-empty float vectors paired row by row, or a ValueError saying which is wrong.
+
+    Every pointwise metric goes through here. Two Series are paired by index label (the
+    second reindexed on the first); anything else by position.
+    """
+    if isinstance(y_true, pd.Series) and isinstance(y_pred, pd.Series) and not y_true.index.equals(y_pred.index):
+        _check_same_labels(y_true.index, y_pred.index, names)
+        y_pred = y_pred.reindex(y_true.index)
     out = [_vector(values, name) for values, name in zip((y_true, y_pred), names)]
     if out[0].shape != out[1].shape:
         raise ValueError(
@@ -102,6 +149,20 @@ def _pair(y_true, y_pred, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarra
             "they must be aligned row by row."
         )
     return out[0], out[1]
+
+
+def _binary_labels(y: np.ndarray, name: str) -> np.ndarray:
+    outside = np.setdiff1d(np.unique(y), [0.0, 1.0])
+    if outside.size:
+        raise ValueError(f"{name} must hold only 0 and 1, found {outside[:5].tolist()}. Threshold it first.")
+    return y
+
+
+def _probabilities(p: np.ndarray, name: str) -> np.ndarray:
+    if (p < 0).any() or (p > 1).any():
+        raise ValueError(f"{name} must be probabilities in [0, 1], found values in [{p.min():g}, {p.max():g}]. "
+                         "Apply a sigmoid to raw scores first.")
+    return p
 
 
 def rmse(y_true, y_pred) -> float:
@@ -128,13 +189,6 @@ def mae(y_true, y_pred) -> float:
     return float(np.mean(np.abs(y - yhat)))
 
 
-def _binary_labels(y: np.ndarray, name: str) -> np.ndarray:
-    outside = np.setdiff1d(np.unique(y), [0.0, 1.0])
-    if outside.size:
-        raise ValueError(f"{name} must hold only 0 and 1, found {outside[:5].tolist()}. Threshold it first.")
-    return y
-
-
 def auc(y_true, y_score) -> float:
     """Area under the ROC curve: the probability that a random positive outscores a random negative.
 
@@ -144,7 +198,8 @@ def auc(y_true, y_score) -> float:
     Raises
     ------
     ValueError
-        If ``y_true`` is not binary or holds a single class (AUC is undefined then).
+        If ``y_true`` is not binary or holds a single class (AUC is undefined then; a
+        caller that evaluates many slices catches it and reports nan).
 
     Examples
     --------
@@ -167,8 +222,8 @@ def logloss(y_true, y_prob, eps: float | None = None) -> float:
     """Mean binary cross-entropy :math:`-\\frac1n\\sum y\\log p + (1-y)\\log(1-p)`.
 
     Probabilities are clipped to ``[eps, 1 - eps]`` so that a confident mistake costs a
-    large finite amount; ``eps=None`` uses the float64 machine epsilon, as
-    :func:`sklearn.metrics.log_loss` does.
+    large finite amount (about 36 nats at the default) instead of infinity;
+    ``eps=None`` uses the float64 machine epsilon, as :func:`sklearn.metrics.log_loss` does.
 
     Examples
     --------
@@ -177,8 +232,7 @@ def logloss(y_true, y_prob, eps: float | None = None) -> float:
     """
     y, p = _pair(y_true, y_prob, ("y_true", "y_prob"))
     _binary_labels(y, "y_true")
-    if (p < 0).any() or (p > 1).any():
-        raise ValueError("y_prob must be probabilities in [0, 1]. Apply a sigmoid to scores first.")
+    _probabilities(p, "y_prob")
     eps = np.finfo(float).eps if eps is None else float(eps)
     p = np.clip(p, eps, 1 - eps)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
@@ -199,8 +253,7 @@ def _calibration_bins(y_true, y_prob, n_bins: int, strategy: str) -> pd.DataFram
     y, p = _pair(y_true, y_prob, ("y_true", "y_prob"))
     n_bins = check_positive_int(n_bins, "n_bins")
     check_choice(strategy, "strategy", ["uniform", "quantile"])
-    if (p < 0).any() or (p > 1).any():
-        raise ValueError("y_prob must be probabilities in [0, 1]. Apply a sigmoid to scores first.")
+    _probabilities(p, "y_prob")
     if (y < 0).any() or (y > 1).any():
         raise ValueError("y_true must hold 0/1 labels or true probabilities in [0, 1], "
                          f"found values in [{y.min():g}, {y.max():g}].")
@@ -242,7 +295,8 @@ def reliability_curve(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform
         0/1 labels, or the true probabilities of a simulation (then ``fraction_positive``
         is the mean true probability of the bin).
     y_prob : array-like
-        Predicted probabilities in [0, 1], aligned row by row with ``y_true``.
+        Predicted probabilities in [0, 1], aligned row by row with ``y_true`` (two
+        Series: by index label).
     n_bins : int, default 10
         Number of bins before empty ones are dropped.
     strategy : {"uniform", "quantile"}, default "uniform"
@@ -309,26 +363,116 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = 10, strategy: str =
 
 
 # ---------------------------------------------------------------------------
+# Retrieval: the true item's rank among the whole catalogue
+# ---------------------------------------------------------------------------
+def _top_k_hits(scores: np.ndarray, positives: np.ndarray, k: int) -> np.ndarray:
+    """Per query, whether fewer than ``k`` candidates score strictly above the true one (-1: a miss)."""
+    known = positives >= 0
+    pos_score = scores[np.arange(len(positives)), np.where(known, positives, 0)]
+    n_better = (scores > pos_score[:, None]).sum(axis=1)
+    return known & (n_better < k)
+
+
+def top_k_accuracy(scores, positives, k: int = 100) -> float:
+    """Share of queries whose true candidate ranks in the top ``k`` of all candidates.
+
+    This is TFRS's ``FactorizedTopK`` (top-k categorical accuracy over the whole
+    catalogue): a query is a hit when fewer than ``k`` candidates score *strictly*
+    higher than its true candidate, so ties never count against the true candidate.
+
+    Parameters
+    ----------
+    scores : array of shape (n_queries, n_candidates)
+        Score of every candidate for every query. ``-inf`` is allowed (a candidate masked
+        out, e.g. an item the user has already seen); NaN is refused.
+    positives : array of int, shape (n_queries,)
+        Column of each query's true candidate; ``-1`` means the true candidate is not
+        in the catalogue, which counts as a miss.
+    k : int, default 100
+
+    Returns
+    -------
+    float
+        Hits divided by ``n_queries``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[0.9, 0.5, 0.1],    # true item 1 ranks 2nd
+    ...                    [0.2, 0.3, 0.8],    # true item 0 ranks 3rd
+    ...                    [0.4, 0.4, 0.0]])   # true item 1 ties for 1st
+    >>> top_k_accuracy(scores, np.array([1, 0, 1]), k=2)
+    0.6666666666666666
+    """
+    try:
+        scores = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"scores must hold numbers ({err}).") from None
+    positives = np.asarray(positives).astype(np.int64, copy=False).ravel()
+    k = check_positive_int(k, "k")
+    if scores.ndim != 2 or scores.shape[0] != positives.shape[0]:
+        raise ValueError(f"scores must be (n_queries, n_candidates) with one row per positive; got "
+                         f"scores {scores.shape} and {positives.shape[0]} positives.")
+    if scores.shape[0] == 0:
+        raise ValueError("top_k_accuracy: no queries. Pass at least one row.")
+    if (positives >= scores.shape[1]).any() or (positives < -1).any():
+        raise ValueError("positives must be candidate columns in [0, n_candidates) or -1 (not in catalogue).")
+    if np.isnan(scores).any():
+        # A NaN compares False with everything: its query would silently count as a hit.
+        raise ValueError("scores contains NaN. Give every candidate a score (-inf to mask one out).")
+    return float(_top_k_hits(scores, positives, k).mean())
+
+
+# ---------------------------------------------------------------------------
 # Ranking metrics over recommendation and truth frames
 # ---------------------------------------------------------------------------
-def _relevant(truth: pd.DataFrame, threshold: float | None, rating_col: str) -> pd.DataFrame:
-    """Validated truth rows that count as relevant (user_id, item_id[, rating_col])."""
-    numeric = [rating_col] if (threshold is not None or rating_col in truth.columns) else []
-    check_frame(truth, "truth", required=[USER, ITEM], numeric=numeric, unique=[USER, ITEM])
-    if threshold is not None:
-        truth = truth[truth[rating_col] >= threshold]
-    return truth
+def _id_kind(values) -> tuple[str, str] | None:
+    """("number" or "text", the astype argument that converts to it), None if empty or neither."""
+    if len(values) == 0:
+        return None
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a categorical compares as its categories
+        values = pd.Index(values).categories
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        return ("number", "int" if pd.api.types.is_integer_dtype(values) else "float")
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    return {"string": ("text", "str"), "integer": ("number", "int"), "floating": ("number", "float")}.get(inferred)
 
 
-def _positions(recs: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The first k rows of each user's list, with their 1-based position."""
+def _check_ids(values, frame: str, col: str, reference, reference_name: str) -> None:
+    """Refuse ids that can never equal the reference ids: numbers on one side, text on the other.
+
+    pandas would otherwise refuse the merge with a suggestion to use ``pd.concat`` (the wrong
+    fix), or ``isin``/``get_indexer`` would silently match nothing.
+    """
+    kind, ref_kind = _id_kind(values), _id_kind(reference)
+    if kind is None or ref_kind is None or kind[0] == ref_kind[0]:
+        return
+    raise ValueError(
+        f"{frame}: column {col!r} holds {kind[0]}s (dtype {values.dtype}) but {reference_name} holds "
+        f"{ref_kind[0]}s (dtype {reference.dtype}), so no id would ever match. Store the ids the same "
+        f"way in both, e.g. {frame}[{col!r}] = {frame}[{col!r}].astype({ref_kind[1]})."
+    )
+
+
+def _lists(recs: pd.DataFrame, k: int | None = None, by_rank: bool = True) -> pd.DataFrame:
+    """Each user's first ``k`` recommendations (all if None): ``user_id, item_id, position`` (1-based).
+
+    The one place list positions are computed: :func:`rank_within_users` orders each user's
+    rows by ``rank`` (ties by row order); with ``by_rank=False`` the row order is the list
+    order. Rows come grouped by user, each user's by position.
+    """
+    cols = [USER, ITEM, RANK] if by_rank else [USER, ITEM]
     # An empty frame has no rank to check (and often an object dtype from an empty list).
-    numeric = [RANK] if len(recs) else []
-    check_frame(recs, "recs", required=[USER, ITEM, RANK], numeric=numeric, unique=[USER, ITEM], allow_empty=True)
-    ordered = recs[[USER, ITEM, RANK]].sort_values([USER, RANK], kind="stable")
-    pos = ordered.groupby(USER, sort=False).cumcount().to_numpy() + 1
-    ordered = ordered.assign(position=pos)
-    return ordered[ordered["position"] <= k]
+    numeric = [RANK] if by_rank and len(recs) else None
+    check_frame(recs, "recs", required=cols, numeric=numeric, unique=[USER, ITEM], allow_empty=True)
+    rank = recs[RANK].to_numpy(dtype=float) if by_rank else np.zeros(len(recs))
+    order, position, _ = rank_within_users(recs[USER], -rank)
+    keep = position < k if k is not None else np.ones(len(order), dtype=bool)
+    out = recs[[USER, ITEM]].iloc[order[keep]].reset_index(drop=True)
+    out["position"] = position[keep] + 1
+    return out
 
 
 def _per_user(
@@ -340,11 +484,15 @@ def _per_user(
     rating_col: str = RATING,
     gain: str = "binary",
 ) -> pd.DataFrame:
-    """One row per evaluated user: n_rel, hits, dcg, idcg, ap sums (the shared core)."""
+    """One row per evaluated user: n_rel, hits, dcg, idcg, ap_sum (the shared core)."""
     k = check_positive_int(k, "k")
     check_choice(users, "users", ["truth", "common"])
-    rel = _relevant(truth, threshold, rating_col)
-    top = _positions(recs, k)
+    numeric = [rating_col] if (threshold is not None or rating_col in truth.columns) else []
+    check_frame(truth, "truth", required=[USER, ITEM], numeric=numeric, unique=[USER, ITEM])
+    rel = truth if threshold is None else truth[truth[rating_col] >= threshold]  # the relevant rows
+    top = _lists(recs, k)
+    for col in (USER, ITEM):
+        _check_ids(truth[col], "truth", col, recs[col], f"recs[{col!r}]")
     if users == "common":
         rel = rel[rel[USER].isin(top[USER].unique())]
     if len(rel) == 0:
@@ -355,30 +503,24 @@ def _per_user(
             + "; the metric is undefined. Check the split or the threshold."
         )
     if gain == "binary":
-        rel_gain = np.ones(len(rel))
+        gains = np.ones(len(rel))
     else:
         if rating_col not in rel.columns:
             raise ValueError(f"truth: gain={gain!r} needs a {rating_col!r} column with graded relevance.")
         g = rel[rating_col].to_numpy(dtype=float)
-        rel_gain = g if gain == "linear" else 2.0**g - 1.0
-    rel = pd.DataFrame({USER: rel[USER].to_numpy(), ITEM: rel[ITEM].to_numpy(), "gain": rel_gain})
+        gains = g if gain == "linear" else 2.0**g - 1.0
 
-    user_index = pd.Index(pd.unique(rel[USER]))
+    # Ideal DCG: each user's relevant items ranked by gain, the same per-user ranking as the lists.
+    order, position, n_rel = rank_within_users(rel[USER], gains)
+    user_index = pd.Index(pd.unique(rel[USER]))  # the users in rank_within_users' order
     n_users = len(user_index)
-    rel_u = user_index.get_indexer(rel[USER])
-    n_rel = np.bincount(rel_u, minlength=n_users)
+    keep = position < k
+    ideal_user = np.repeat(np.arange(n_users), n_rel)[keep]
+    idcg = np.bincount(ideal_user, weights=gains[order][keep] / np.log2(position[keep] + 2), minlength=n_users)
 
-    # Ideal DCG: a user's gains sorted descending, the first k of them at positions 1..k.
-    order = np.lexsort((-rel["gain"].to_numpy(), rel_u))
-    sorted_u = rel_u[order]
-    starts = np.r_[0, np.cumsum(n_rel)[:-1]]
-    ideal_pos = np.arange(len(order)) - starts[sorted_u] + 1
-    keep = ideal_pos <= k
-    idcg = np.bincount(
-        sorted_u[keep], weights=rel["gain"].to_numpy()[order][keep] / np.log2(ideal_pos[keep] + 1), minlength=n_users
-    )
-
-    hits = top.merge(rel, on=[USER, ITEM], how="inner").sort_values([USER, "position"], kind="stable")
+    # An inner merge keeps the left order: hits stay grouped by user, each user's by position.
+    rel = pd.DataFrame({USER: rel[USER].to_numpy(), ITEM: rel[ITEM].to_numpy(), "gain": gains})
+    hits = top.merge(rel, on=[USER, ITEM], how="inner")
     hit_u = user_index.get_indexer(hits[USER])
     pos = hits["position"].to_numpy(dtype=float)
     n_hits = np.bincount(hit_u, minlength=n_users)
@@ -389,6 +531,24 @@ def _per_user(
     return pd.DataFrame(
         {"n_rel": n_rel, "hits": n_hits, "dcg": dcg, "idcg": idcg, "ap_sum": ap_sum}, index=user_index
     )
+
+
+def _user_values(t: pd.DataFrame, k: int) -> dict[str, np.ndarray]:
+    """Every list metric per user, from :func:`_per_user`'s table: the module's definitions, written once."""
+    # A user whose relevant items all have gain 0 has IDCG 0: counted as 0, not nan.
+    ndcg = np.divide(t["dcg"], t["idcg"], out=np.zeros(len(t)), where=t["idcg"].to_numpy() > 0)
+    return {
+        "p": t["hits"] / k,
+        "recall": t["hits"] / t["n_rel"],
+        "ndcg": ndcg,
+        "map": t["ap_sum"] / t["n_rel"],
+        "map@k": t["ap_sum"] / np.minimum(t["n_rel"], k),
+        "hit": (t["hits"] > 0).astype(float),
+    }
+
+
+def _mean(recs, truth, k, threshold, users, metric: str, **kwargs) -> float:
+    return float(np.mean(_user_values(_per_user(recs, truth, k, threshold, users, **kwargs), k)[metric]))
 
 
 _DOC_PARAMS = """
@@ -420,8 +580,7 @@ def precision_at_k(
     >>> precision_at_k(recs, pd.DataFrame({{"user_id": [1], "item_id": [6]}}), k=2)
     0.5
     """
-    t = _per_user(recs, truth, k, threshold, users)
-    return float((t["hits"] / k).mean())
+    return _mean(recs, truth, k, threshold, users, "p")
 
 
 def recall_at_k(
@@ -436,8 +595,7 @@ def recall_at_k(
     >>> recall_at_k(recs, pd.DataFrame({{"user_id": [1, 1], "item_id": [6, 7]}}), k=2)
     0.5
     """
-    t = _per_user(recs, truth, k, threshold, users)
-    return float((t["hits"] / t["n_rel"]).mean())
+    return _mean(recs, truth, k, threshold, users, "recall")
 
 
 def hit_rate_at_k(
@@ -452,8 +610,7 @@ def hit_rate_at_k(
     >>> hit_rate_at_k(recs, pd.DataFrame({{"user_id": [1, 2], "item_id": [5, 6]}}), k=1)
     0.5
     """
-    t = _per_user(recs, truth, k, threshold, users)
-    return float((t["hits"] > 0).mean())
+    return _mean(recs, truth, k, threshold, users, "hit")
 
 
 def ndcg_at_k(
@@ -477,10 +634,7 @@ def ndcg_at_k(
     0.6309
     """
     check_choice(gain, "gain", ["binary", "linear", "exp"])
-    t = _per_user(recs, truth, k, threshold, users, gain=gain)
-    # A user whose relevant items all have gain 0 has IDCG 0: counted as 0, not nan.
-    ndcg = np.divide(t["dcg"], t["idcg"], out=np.zeros(len(t)), where=t["idcg"].to_numpy() > 0)
-    return float(np.mean(ndcg))
+    return _mean(recs, truth, k, threshold, users, "ndcg", gain=gain)
 
 
 def map_at_k(
@@ -508,9 +662,7 @@ def map_at_k(
     0.5555555555555555
     """
     check_choice(denominator, "denominator", ["n_relevant", "min_k"])
-    t = _per_user(recs, truth, k, threshold, users)
-    denom = t["n_rel"] if denominator == "n_relevant" else np.minimum(t["n_rel"], k)
-    return float((t["ap_sum"] / denom).mean())
+    return _mean(recs, truth, k, threshold, users, "map" if denominator == "n_relevant" else "map@k")
 
 
 for _f in (precision_at_k, recall_at_k, hit_rate_at_k, ndcg_at_k, map_at_k):
@@ -533,21 +685,47 @@ def ranking_report(
     0.5
     """
     t = _per_user(recs, truth, k, threshold, users)
-    ndcg = np.divide(t["dcg"], t["idcg"], out=np.zeros(len(t)), where=t["idcg"].to_numpy() > 0)
-    return {
-        f"p@{k}": float((t["hits"] / k).mean()),
-        f"recall@{k}": float((t["hits"] / t["n_rel"]).mean()),
-        f"ndcg@{k}": float(ndcg.mean()),
-        "map": float((t["ap_sum"] / t["n_rel"]).mean()),
-        f"map@{k}": float((t["ap_sum"] / np.minimum(t["n_rel"], k)).mean()),
-        f"hit@{k}": float((t["hits"] > 0).mean()),
-        "n_users": int(len(t)),
-    }
+    names = {"p": f"p@{k}", "recall": f"recall@{k}", "ndcg": f"ndcg@{k}", "map": "map", "map@k": f"map@{k}",
+             "hit": f"hit@{k}"}
+    out = {names[m]: float(np.mean(v)) for m, v in _user_values(t, k).items()}
+    return {**out, "n_users": int(len(t))}
 
 
 # ---------------------------------------------------------------------------
 # Beyond accuracy: coverage, diversity, novelty
 # ---------------------------------------------------------------------------
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows (along the last axis) scaled to unit length; all-zero rows stay zero.
+
+    The library's one row normalisation: :func:`cosine_similarity`,
+    :func:`intra_list_diversity` and :mod:`mtrec_lib.rerank` all go through it.
+    """
+    norm = np.linalg.norm(features, axis=-1, keepdims=True)
+    return np.divide(features, norm, out=np.zeros_like(features), where=norm > 0)
+
+
+def cosine_similarity(features) -> np.ndarray:
+    """Cosine similarity of the rows of ``features``, with a diagonal of 1.
+
+    An all-zero row (an item without features) has similarity 0 to every other row and 1
+    to itself, so the matrix stays positive semi-definite (a valid DPP kernel for
+    :mod:`mtrec_lib.rerank`) and the item counts as unlike everything else. Off the
+    diagonal this is the similarity :func:`intra_list_diversity` uses for ``item_features``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cosine_similarity(np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])).round(3)
+    array([[1.   , 0.707, 0.   ],
+           [0.707, 1.   , 0.   ],
+           [0.   , 0.   , 1.   ]])
+    """
+    f = _unit_rows(np.asarray(features, dtype=float))
+    s = f @ f.T
+    np.fill_diagonal(s, 1.0)
+    return s
+
+
 def _item_set(catalog) -> pd.Index:
     if isinstance(catalog, pd.DataFrame):
         check_frame(catalog, "catalog", required=[ITEM])
@@ -556,6 +734,14 @@ def _item_set(catalog) -> pd.Index:
     if len(items) == 0:
         raise ValueError("catalog is empty. Pass the items that could be recommended, e.g. train.")
     return items
+
+
+def _listed(recs: pd.DataFrame, k: int | None) -> pd.DataFrame:
+    """``recs`` cut to each user's first ``k`` (which needs ``rank``), or all rows if ``k`` is None."""
+    if k is not None:
+        return _lists(recs, check_positive_int(k, "k"))
+    check_frame(recs, "recs", required=[USER, ITEM], allow_empty=True)
+    return recs
 
 
 def catalog_coverage(recs: pd.DataFrame, catalog: pd.DataFrame | Iterable, k: int | None = None) -> float:
@@ -579,30 +765,9 @@ def catalog_coverage(recs: pd.DataFrame, catalog: pd.DataFrame | Iterable, k: in
     0.25
     """
     items = _item_set(catalog)
-    if k is not None:
-        recs = _positions(recs, check_positive_int(k, "k"))
-    else:
-        check_frame(recs, "recs", required=[USER, ITEM], allow_empty=True)
-    shown = pd.unique(recs[ITEM])
-    return float(items.isin(shown).sum() / len(items))
-
-
-def _user_lists(recs: pd.DataFrame, k: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Item ids of each list padded into a (n_users, L) array, with a validity mask."""
-    if RANK in recs.columns or k is not None:
-        top = _positions(recs, check_positive_int(k, "k") if k is not None else max(len(recs), 1))
-    else:  # no rank column: the rows' order is the list order
-        check_frame(recs, "recs", required=[USER, ITEM], unique=[USER, ITEM], allow_empty=True)
-        top = recs
-    users = pd.Index(pd.unique(top[USER]))
-    u = users.get_indexer(top[USER])
-    col = top.groupby(USER, sort=False).cumcount().to_numpy()
-    width = int(col.max()) + 1 if len(col) else 0
-    ids = np.empty((len(users), width), dtype=object)
-    mask = np.zeros((len(users), width), dtype=bool)
-    ids[u, col] = top[ITEM].to_numpy()
-    mask[u, col] = True
-    return ids, mask
+    recs = _listed(recs, k)
+    _check_ids(recs[ITEM], "recs", ITEM, items, "the catalog's item ids")
+    return float(items.isin(pd.unique(recs[ITEM])).sum() / len(items))
 
 
 def intra_list_diversity(
@@ -614,9 +779,10 @@ def intra_list_diversity(
     """Mean over users of the average pairwise dissimilarity ``1 - sim(i, j)`` inside a list.
 
     Give either ``item_features`` (index ``item_id``, one numeric column per feature;
-    similarity is the cosine of the feature vectors) or ``similarity`` (a square frame with
-    item ids as index and columns). Lists with fewer than two items have no pairs and
-    are left out of the mean.
+    similarity is the cosine of the feature vectors, :func:`cosine_similarity`) or
+    ``similarity`` (a square frame with item ids as index and columns). Lists with fewer
+    than two items have no pairs and are left out of the mean. Without a ``rank`` column
+    the rows' order is the list order.
 
     Examples
     --------
@@ -628,30 +794,32 @@ def intra_list_diversity(
     """
     if (item_features is None) == (similarity is None):
         raise ValueError("pass exactly one of item_features or similarity.")
-    ids, mask = _user_lists(recs, k)
-    counts = mask.sum(1)
-    ids, mask, counts = ids[counts >= 2], mask[counts >= 2], counts[counts >= 2]
-    if len(counts) == 0:
+    by_rank = k is not None or RANK in getattr(recs, "columns", ())
+    top = _lists(recs, None if k is None else check_positive_int(k, "k"), by_rank=by_rank)
+    lookup = pd.Index(item_features.index if item_features is not None else similarity.index)
+    _check_ids(top[ITEM], "recs", ITEM, lookup, "the index of item_features / similarity")
+    # Lists with two or more items, each as a row of a padded (users, longest list) matrix.
+    top = top[top.groupby(USER, sort=False)[ITEM].transform("size").to_numpy() >= 2]
+    if len(top) == 0:
         raise ValueError("recs: no user has two or more items; diversity inside a list is undefined.")
-    lookup = item_features.index if item_features is not None else similarity.index
-    flat = pd.Index(lookup).get_indexer(ids[mask])
-    if (flat < 0).any():
-        missing = ids[mask][flat < 0][0]
+    u, _ = pd.factorize(top[USER])
+    counts = np.bincount(u)
+    codes = lookup.get_indexer(top[ITEM])
+    if (codes < 0).any():
+        missing = top[ITEM].to_numpy()[codes < 0][0]
         raise ValueError(f"item {missing!r} is recommended but has no row in the item features / similarity.")
-    idx = np.zeros(mask.shape, dtype=np.int64)
-    idx[mask] = flat
+    col = top["position"].to_numpy() - 1
+    idx = np.zeros((len(counts), counts.max()), dtype=np.int64)
+    mask = np.zeros(idx.shape, dtype=bool)
+    idx[u, col], mask[u, col] = codes, True
     if item_features is not None:
         check_frame(item_features.reset_index(drop=True), "item_features", numeric=list(item_features.columns))
-        f = item_features.to_numpy(dtype=float)
-        norm = np.linalg.norm(f, axis=1, keepdims=True)
-        f = np.divide(f, norm, out=np.zeros_like(f), where=norm > 0)
-        v = f[idx]  # (users, L, d)
+        v = _unit_rows(item_features.to_numpy(dtype=float))[idx]  # (users, L, d)
         sim = np.einsum("uld,umd->ulm", v, v)
     else:
         s = similarity.reindex(columns=similarity.index).to_numpy(dtype=float)
         sim = s[idx[:, :, None], idx[:, None, :]]
-    pair = mask[:, :, None] & mask[:, None, :]
-    pair &= ~np.eye(mask.shape[1], dtype=bool)[None]
+    pair = mask[:, :, None] & mask[:, None, :] & ~np.eye(mask.shape[1], dtype=bool)[None]
     dissim = np.where(pair, 1.0 - sim, 0.0).sum((1, 2)) / (counts * (counts - 1))
     return float(dissim.mean())
 
@@ -673,10 +841,8 @@ def novelty(recs: pd.DataFrame, train: pd.DataFrame, k: int | None = None) -> fl
     1.2075
     """
     check_frame(train, "train", required=[USER, ITEM])
-    if k is not None:
-        recs = _positions(recs, check_positive_int(k, "k"))
-    else:
-        check_frame(recs, "recs", required=[USER, ITEM], allow_empty=True)
+    recs = _listed(recs, k)
+    _check_ids(recs[ITEM], "recs", ITEM, train[ITEM], "train['item_id']")
     n_users = train[USER].nunique()
     users_per_item = train.drop_duplicates([USER, ITEM])[ITEM].value_counts()
     p = recs[ITEM].map(users_per_item / n_users).dropna().to_numpy(dtype=float)
@@ -718,11 +884,6 @@ def _score_matrix(scores: pd.DataFrame) -> tuple[pd.Index, pd.Index, np.ndarray]
             "the items a user has seen are excluded through `seen`, not by a score of -inf."
         )
     return pd.Index(scores.index), pd.Index(scores.columns), s
-
-
-def _plain(x):
-    """A numpy scalar as the Python value, so that messages read ``1``, not ``np.int64(1)``."""
-    return x.item() if isinstance(x, np.generic) else x
 
 
 def _pairs_mask(df: pd.DataFrame, users: pd.Index, items: pd.Index) -> np.ndarray:
@@ -823,6 +984,12 @@ def heldout_ranks(
     if negatives is None:
         n_negatives = check_positive_int(n_negatives, "n_negatives")
         check_positive_int(seed, "seed", 0)
+    else:
+        check_frame(negatives, "negatives", required=[USER, ITEM], unique=[USER, ITEM])
+    for name, df in (("heldout", heldout), ("seen", seen), ("negatives", negatives)):
+        if df is not None:  # e.g. seen pairs with ids of the wrong type would be silently ignored
+            _check_ids(df[USER], name, USER, users, "scores.index (users)")
+            _check_ids(df[ITEM], name, ITEM, items, "scores.columns (items)")
     u = users.get_indexer(heldout[USER])
     i = items.get_indexer(heldout[ITEM])
     for codes, col, where in ((u, USER, "index (users)"), (i, ITEM, "columns (items)")):
@@ -842,8 +1009,7 @@ def heldout_ranks(
         first = heldout[seen_mask[row_of, i]].iloc[0]
         raise ValueError(
             f"heldout: the pair (user_id={_plain(first[USER])!r}, item_id={_plain(first[ITEM])!r}) is also in "
-            "seen; a test "
-            "item the user interacted with in training cannot be ranked. Remove it from one of the two."
+            "seen; a test item the user interacted with in training cannot be ranked. Remove it from one of the two."
         )
     candidates = ~seen_mask & ~_pairs_mask(heldout, rows, items)
     n_pool = candidates.sum(axis=1)
@@ -865,7 +1031,6 @@ def heldout_ranks(
         sampled = np.zeros_like(candidates)
         np.put_along_axis(sampled, pick, True, axis=1)
     else:
-        check_frame(negatives, "negatives", required=[USER, ITEM], unique=[USER, ITEM])
         nu, ni = rows.get_indexer(negatives[USER]), items.get_indexer(negatives[ITEM])
         bad = (nu < 0) | (ni < 0)
         bad[~bad] = ~candidates[nu[~bad], ni[~bad]]
@@ -873,9 +1038,8 @@ def heldout_ranks(
             first = negatives[bad].iloc[0]
             raise ValueError(
                 f"negatives: (user_id={_plain(first[USER])!r}, item_id={_plain(first[ITEM])!r}) is not a negative "
-                "of that user "
-                "(the user has no held-out row, the item is not a column of scores, or the user has it in "
-                "seen or heldout). Sample negatives only from items the user has not interacted with."
+                "of that user (the user has no held-out row, the item is not a column of scores, or the user has "
+                "it in seen or heldout). Sample negatives only from items the user has not interacted with."
             )
         sampled = _pairs_mask(negatives, rows, items)
 
@@ -983,9 +1147,8 @@ def rank_metrics(
     >>> rank_metrics(ranks, k=3, ties="pessimistic")["full"]["hit@3"]
     0.0
     """
-    check_frame(ranks, "ranks", required=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied",
-                                          "n_sampled"],
-                numeric=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied", "n_sampled"])
+    check_frame(ranks, "ranks", numeric=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied",
+                                         "n_sampled"])  # numeric columns are required too
     k = check_positive_int(k, "k")
     check_choice(ties, "ties", RANK_TIES)
     out, rows = {}, {}

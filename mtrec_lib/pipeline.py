@@ -53,10 +53,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.special import logit
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import MinMaxScaler
 
 from mtrec_lib.cf import ItemTopN, topk_item_similarity
+from mtrec_lib.data.frames import ITEM, RANK, SCORE, USER, rank_within_users, top_k_per_user
+from mtrec_lib.data.simulate import ShopWorld
 from mtrec_lib.data.validate import check_choice, check_frame, check_number, check_positive_int
 
 __all__ = [
@@ -73,7 +77,6 @@ __all__ = [
     "fusion_sweep",
 ]
 
-USER, ITEM, SCORE, RANK = "user_id", "item_id", "score", "rank"
 #: The two columns :func:`similarity_features` adds, named as in the article.
 SIMILARITY_FEATURES = ["user_similarity", "item_similarity"]
 
@@ -479,7 +482,7 @@ class RecommendationPipeline(BaseEstimator):
     # -------------------------------------------------------------- stages
     def _check_fitted(self) -> None:
         if not hasattr(self, "candidate_model_"):
-            raise RuntimeError("this RecommendationPipeline is not fitted yet; call fit(log) first.")
+            raise NotFittedError("This RecommendationPipeline is not fitted yet; call fit first: fit(log).")
 
     def _users(self, user_ids: Iterable | None) -> pd.Index:
         users = self.users_.index if user_ids is None else pd.Index(pd.unique(np.asarray(list(user_ids))))
@@ -507,7 +510,8 @@ class RecommendationPipeline(BaseEstimator):
         """
         self._check_fitted()
         if self.ranker_ is None:
-            raise RuntimeError("featurize: this pipeline has no ranker, so it has no ranker features.")
+            raise ValueError("featurize: this pipeline has no ranker, so it has no ranker features; fit it with "
+                             "ranker=mt.MultiTaskLearning(...) to get them.")
         check_frame(pairs, "pairs", required=[USER, ITEM], allow_empty=True)
         replaced = {*self.users_.columns, *self.items_.columns, *self._context_values, *SIMILARITY_FEATURES}
         frame = pairs.drop(columns=[c for c in pairs.columns if c in replaced])
@@ -566,7 +570,7 @@ class RecommendationPipeline(BaseEstimator):
                 raise ValueError(f"fusion: {unknown[0]!r} is not a ranker task; tasks are {self.tasks_}.")
             score = fuse_scores(scored[[f"p_{t}" for t in weights]].set_axis(list(weights), axis=1), weights)
         cands = pd.DataFrame({USER: scored[USER].to_numpy(), ITEM: scored[ITEM].to_numpy(), SCORE: score})
-        from mtrec_lib.rerank import rerank, top_k_per_user
+        from mtrec_lib.rerank import rerank
 
         if reranker is None:
             return top_k_per_user(cands, SCORE, n).reset_index(drop=True)
@@ -589,38 +593,26 @@ class RecommendationPipeline(BaseEstimator):
 # ---------------------------------------------------------------------------
 # Ground truth of a simulated shop, for measuring lists
 # ---------------------------------------------------------------------------
-def _logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 class ShopTruth:
     """Ground-truth click and purchase probabilities of any (user, item) pair of a simulated shop.
 
-    :func:`mtrec_lib.data.simulate_shop` logs ``p_click`` and ``p_purchase_given_click``
-    for the impressions it drew. A recommendation list shows pairs that were mostly never
-    logged, so this class recovers the simulator's two logistic models from the log: each
-    logit is linear in the latent inner products (shared and task-specific factors), the
-    item's latent quality, log2 of the position, and device, segment and segment x
-    log-price effects. The coefficients are solved by least squares on the logged
-    impressions and must reproduce every logged logit to 1e-6 (else ``ValueError``: the
-    simulator changed). Then any pair, at any position, can be scored.
+    A view, with frames in and out, over the probability model that
+    :func:`mtrec_lib.data.simulate_shop` drew its log from (``shop.world``, a
+    :class:`mtrec_lib.data.simulate.ShopWorld`). A recommendation list shows pairs that
+    were mostly never logged; the world scores any pair, at any list position and on any
+    device, with the very logits that generated the log.
 
     Parameters
     ----------
     shop : mtrec_lib.data.SimulatedLog
-        The output of ``simulate_shop`` (its ``data``, ``truth``, ``latent``, ``users``
-        and ``items``).
+        The output of ``simulate_shop`` (its ``world``).
 
     Attributes
     ----------
+    world : mtrec_lib.data.simulate.ShopWorld
+        The shop's probability model.
     device_share_ : pandas.Series
         Share of impressions per device; :meth:`probabilities` averages over it by default.
-    max_logit_error_ : float
-        Largest reconstruction error over the logged impressions.
     prices_ : pandas.Series
         Each item's price (index ``item_id``): :func:`list_quality` turns purchase
         probabilities into expected GMV with it.
@@ -637,44 +629,25 @@ class ShopTruth:
     """
 
     def __init__(self, shop: Any):
-        lat, d = shop.latent, shop.data
-        for key in ("user_shared", "item_shared", "user_click", "item_click", "user_purchase",
-                    "item_purchase", "item_quality"):
-            if key not in lat:
-                raise ValueError(f"ShopTruth: shop.latent has no {key!r}; pass the output of simulate_shop.")
-        self._lat = lat
-        self._devices = sorted(pd.unique(d["device"]).tolist())
-        self._segments = sorted(pd.unique(shop.users["segment"]).tolist())
-        self._segment = shop.users.set_index(USER)["segment"]
-        self.prices_ = shop.items.set_index(ITEM)["price"].astype(float)
-        self._log_price = np.log(self.prices_)
-        self.device_share_ = d["device"].value_counts(normalize=True).reindex(self._devices)
-        u, i = d[USER].to_numpy(), d[ITEM].to_numpy()
-        xc, xp = self._design(u, i, d["position"].to_numpy(), d["device"].to_numpy())
-        yc = _logit(shop.truth["p_click"].to_numpy())
-        yp = _logit(shop.truth["p_purchase_given_click"].to_numpy())
-        self.click_coef_ = np.linalg.lstsq(xc, yc, rcond=None)[0]
-        self.purchase_coef_ = np.linalg.lstsq(xp, yp, rcond=None)[0]
-        self.max_logit_error_ = float(max(np.abs(xc @ self.click_coef_ - yc).max(),
-                                          np.abs(xp @ self.purchase_coef_ - yp).max()))
-        if self.max_logit_error_ > 1e-6:
-            raise ValueError(f"ShopTruth: the simulator's logits are not reproduced (max error "
-                             f"{self.max_logit_error_:.2g}); simulate_shop's model has changed.")
+        if not isinstance(getattr(shop, "world", None), ShopWorld):
+            raise ValueError("ShopTruth: shop.world is not the probability model of a simulated shop; pass the "
+                             "output of mt.data.simulate_shop.")
+        self._shop = shop
+        self.world = shop.world
+        self.device_share_ = self.world.device_share
+        self.prices_ = self.world.prices
 
-    def _design(self, u, i, position, device) -> tuple[np.ndarray, np.ndarray]:
-        lat = self._lat
-        dot = lambda a, b: np.einsum("nk,nk->n", lat[a][u], lat[b][i])  # noqa: E731
-        shared, quality = dot("user_shared", "item_shared"), lat["item_quality"][i]
-        dev = (np.asarray(device)[:, None] == np.asarray(self._devices)[None, :]).astype(float)
-        seg_names = self._segment.reindex(u).to_numpy()
-        seg = (seg_names[:, None] == np.asarray(self._segments)[None, :]).astype(float)
-        log_price = self._log_price.reindex(i).to_numpy()
-        pos = np.log2(np.asarray(position, dtype=float))
-        click = np.column_stack([shared, dot("user_click", "item_click"), quality, pos, dev])
-        # Segment and device dummies are both complete: drop one device column (collinear).
-        buy = np.column_stack([shared, dot("user_purchase", "item_purchase"), quality, seg,
-                               seg * log_price[:, None], dev[:, 1:]])
-        return click, buy
+    @property
+    def max_logit_error_(self) -> float:
+        """Largest logit difference between :meth:`probabilities` and the logged truth.
+
+        0 up to rounding: the simulator computed its truth through the same world. Kept
+        for the notebooks that print it.
+        """
+        d, t = self._shop.data, self._shop.truth
+        p = self.probabilities(d, position=d["position"], device=d["device"])
+        cols = ["p_click", "p_purchase_given_click"]
+        return float(np.abs(logit(p[cols].to_numpy()) - logit(t[cols].to_numpy())).max())
 
     def probabilities(self, pairs: pd.DataFrame, position: Any = 1, device: Any = None) -> pd.DataFrame:
         """True ``p_click``, ``p_purchase_given_click`` and ``p_purchase`` of each pair.
@@ -695,44 +668,28 @@ class ShopTruth:
             Index of ``pairs``.
         """
         check_frame(pairs, "pairs", required=[USER, ITEM], allow_empty=True)
-        u, i = pairs[USER].to_numpy(), pairs[ITEM].to_numpy()
-        pos = np.broadcast_to(np.asarray(position), (len(pairs),))
-        mix = {device: 1.0} if device is not None and np.ndim(device) == 0 else None
-        if device is not None and mix is None:
-            xc, xp = self._design(u, i, pos, np.asarray(device))
-            pc, pv = _sigmoid(xc @ self.click_coef_), _sigmoid(xp @ self.purchase_coef_)
-        else:
-            mix = mix or self.device_share_.to_dict()
-            pc, pp = np.zeros(len(pairs)), np.zeros(len(pairs))
-            for dev, share in mix.items():
-                xc, xp = self._design(u, i, pos, np.full(len(pairs), dev))
-                c = _sigmoid(xc @ self.click_coef_)
-                pc += share * c
-                pp += share * c * _sigmoid(xp @ self.purchase_coef_)
-            pv = np.divide(pp, pc, out=np.zeros_like(pp), where=pc > 0)
-        return pd.DataFrame({"p_click": pc, "p_purchase_given_click": pv, "p_purchase": pc * pv},
-                            index=pairs.index)
+        p = self.world.probabilities(pairs[USER].to_numpy(), pairs[ITEM].to_numpy(), position, device)
+        return p.set_axis(pairs.index)
 
     def best_lists(self, user_ids: Iterable, n: int = 10, by: str = "p_purchase",
                    exclude: pd.DataFrame | None = None) -> pd.DataFrame:
         """The oracle's lists: each user's ``n`` items with the highest true ``by`` at position 1.
 
         ``exclude``: ``user_id, item_id`` pairs to leave out (e.g. items already clicked).
-        Returns ``user_id, item_id, score, rank``.
+        Returns ``user_id, item_id, score, rank``, users in increasing id order.
         """
         check_choice(by, "by", ["p_click", "p_purchase", "p_purchase_given_click"])
         n = check_positive_int(n, "n")
-        users = pd.Index(pd.unique(np.asarray(list(user_ids))))
-        items = self._log_price.index.to_numpy()
-        grid = pd.DataFrame({USER: np.repeat(users.to_numpy(), len(items)), ITEM: np.tile(items, len(users))})
+        users = np.sort(pd.unique(np.asarray(list(user_ids))))
+        items = self.prices_.index.to_numpy()
+        grid = pd.DataFrame({USER: np.repeat(users, len(items)), ITEM: np.tile(items, len(users))})
         grid[SCORE] = self.probabilities(grid)[by].to_numpy()
         if exclude is not None:
             drop = grid.merge(exclude[[USER, ITEM]].drop_duplicates(), on=[USER, ITEM], how="left",
                               indicator=True)["_merge"].to_numpy() == "both"
             grid = grid.loc[~drop]
-        grid = grid.sort_values([USER, SCORE], ascending=[True, False], kind="stable")
-        grid[RANK] = grid.groupby(USER, sort=False).cumcount() + 1
-        return grid[grid[RANK] <= n].reset_index(drop=True)
+        return top_k_per_user(grid, SCORE, n).reset_index(drop=True)
+
 
 
 def shown_lists(recs: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -749,9 +706,10 @@ def shown_lists(recs: pd.DataFrame, k: int) -> pd.DataFrame:
     >>> shown_lists(recs, k=2)[["item_id", "position"]].values.tolist()
     [[8, 1], [9, 2]]
     """
-    top = recs.sort_values([USER, RANK], kind="stable")
-    top = top.assign(position=top.groupby(USER, sort=False).cumcount().to_numpy() + 1)
-    return top[top["position"] <= k]
+    top = recs.sort_values(USER, kind="stable")   # users in increasing id order
+    order, position, _ = rank_within_users(top[USER], -top[RANK].to_numpy(dtype=float))
+    keep = position < k
+    return top.iloc[order[keep]].assign(position=position[keep] + 1)
 
 
 def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout: pd.DataFrame | None = None,
@@ -769,7 +727,7 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
         (rank *r* shown at position *r*), averaged over the device mix. If the truth knows
         the items' prices (a ``prices_`` Series indexed by ``item_id``, as
         :class:`ShopTruth` has), also ``expected_gmv``: per list, the sum of
-        :math:`p_{\text{purchase}} \times \text{price}` over its items (gross merchandise
+        :math:`p_{\\text{purchase}} \\times \\text{price}` over its items (gross merchandise
         value, 成交总额), mean over users.
     heldout : pandas.DataFrame, optional
         Relevant ``user_id, item_id`` pairs of a later period (e.g. purchases): adds
@@ -919,7 +877,7 @@ def fusion_sweep(scored: pd.DataFrame, weights: Iterable[Mapping[str, float]], t
 
     For each setting :math:`w`, every candidate gets the fused score
     :math:`\\prod_c x_c^{w_c}` of its columns (:func:`fuse_scores`); each user's ``k``
-    best candidates form the list (:func:`mtrec_lib.rerank.top_k_per_user`, or a
+    best candidates form the list (:func:`mtrec_lib.data.frames.top_k_per_user`, or a
     diversity re-ranker) and :func:`list_quality` measures it against ``truth``. The
     candidates and their predictions are computed once and only the ranking is redone, so a
     grid of a few hundred settings costs seconds.
@@ -975,7 +933,7 @@ def fusion_sweep(scored: pd.DataFrame, weights: Iterable[Mapping[str, float]], t
     0        1.0           0.0      1  0.333333
     1        0.0           1.0      1  0.333333
     """
-    from mtrec_lib.rerank import rerank, top_k_per_user
+    from mtrec_lib.rerank import rerank
 
     settings = list(weights) if weights is not None else []
     if not settings:

@@ -45,43 +45,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mtrec_lib.data.frames import ITEM, RANK, SCORE, USER, rank_within_users, top_k_per_user
 from mtrec_lib.data.validate import check_choice, check_frame, check_number, check_positive_int
+from mtrec_lib.metrics import _check_ids, _unit_rows, _vector, cosine_similarity
 
 __all__ = ["top_k_per_user", "mmr", "dpp_greedy", "rerank", "cosine_similarity"]
-
-from mtrec_lib.data.frames import ITEM, RANK, SCORE, USER, rank_within_users, top_k_per_user
 
 
 # ---------------------------------------------------------------------------
 # Kernels
 # ---------------------------------------------------------------------------
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; all-zero rows stay zero."""
-    norm = np.linalg.norm(features, axis=-1, keepdims=True)
-    return np.divide(features, norm, out=np.zeros_like(features), where=norm > 0)
-
-
-def cosine_similarity(features: np.ndarray) -> np.ndarray:
-    """Cosine similarity of the rows of ``features``, with a diagonal of 1.
-
-    An all-zero row (an item without features) has similarity 0 to every other row and 1
-    to itself, so the matrix stays positive semi-definite (a valid DPP kernel) and the item
-    counts as unlike everything else. Off the diagonal this is the similarity that
-    :func:`mtrec_lib.metrics.intra_list_diversity` uses for ``item_features``.
-
-    Examples
-    --------
-    >>> cosine_similarity(np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])).round(3)
-    array([[1.   , 0.707, 0.   ],
-           [0.707, 1.   , 0.   ],
-           [0.   , 0.   , 1.   ]])
-    """
-    f = _unit_rows(np.asarray(features, dtype=float))
-    s = f @ f.T
-    np.fill_diagonal(s, 1.0)
-    return s
-
-
 class _Kernel:
     """Rows of a batch of similarity matrices, (U, N, N) or implied by (U, N, d) features.
 
@@ -150,7 +123,9 @@ def _mmr_batch(rel: np.ndarray, valid: np.ndarray, kernel: _Kernel, n: int, lamb
     return selected
 
 
-def _dpp_batch(rel: np.ndarray, valid: np.ndarray, kernel: _Kernel, n: int, weight: float, epsilon: float) -> np.ndarray:
+def _dpp_batch(
+    rel: np.ndarray, valid: np.ndarray, kernel: _Kernel, n: int, weight: float, epsilon: float
+) -> np.ndarray:
     """Chen et al. (2018), Algorithm 1, for U lists at once.
 
     For every remaining item i we keep ``c_i`` (its row of the Cholesky factor against the
@@ -196,18 +171,10 @@ def _trade_off_weight(theta: float | None, alpha: float | None) -> float:
     return np.inf if theta == 1.0 else theta / (1.0 - theta)
 
 
-def _relevance_order(scores: np.ndarray) -> np.ndarray:
-    """Indices by descending score, ties by index: what every method returns at full relevance."""
-    return np.argsort(-scores, kind="stable")
-
-
 def _as_scores(scores) -> np.ndarray:
-    s = np.asarray(scores, dtype=float)
-    if s.ndim != 1 or s.size == 0:
-        raise ValueError(f"scores must be a non-empty 1-D array, got shape {s.shape}.")
-    if not np.isfinite(s).all():
-        raise ValueError("scores contains NaN or infinite values; drop or fill those candidates first.")
-    return s
+    if np.ndim(scores) != 1:
+        raise ValueError(f"scores must be a 1-D array, one score per candidate, got shape {np.shape(scores)}.")
+    return _vector(scores, "scores")
 
 
 def _is_symmetric(m: np.ndarray) -> bool:
@@ -223,19 +190,32 @@ def _is_symmetric(m: np.ndarray) -> bool:
     return bool(np.allclose(m[i, j], m[j, i]))
 
 
-def _as_kernel(similarity_or_features, n_items: int, kind: str, ridge: float) -> _Kernel:
+def _reads_as_features(values: np.ndarray, kind: str, square: bool, name: str) -> bool:
+    """Whether ``values`` holds feature vectors (True) or a similarity matrix; validates the matrix.
+
+    ``square``: whether ``values`` can be a similarity at all (one row and one column per item).
+    """
     check_choice(kind, "kind", ["auto", "similarity", "features"])
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    if kind == "features" or (kind == "auto" and not square):
+        return True
+    if not square:
+        raise ValueError(f"{name}: a similarity needs one row and one column per item, in the same order; "
+                         "pass kind='features' if the rows are feature vectors.")
+    if not _is_symmetric(values):
+        raise ValueError(f"{name}: a similarity must be symmetric (sim[i, j] == sim[j, i]); "
+                         "pass kind='features' if the rows are feature vectors.")
+    return False
+
+
+def _as_kernel(similarity_or_features, n_items: int, kind: str, ridge: float) -> _Kernel:
     m = np.asarray(similarity_or_features, dtype=float)
     if m.ndim != 2 or m.shape[0] != n_items:
         raise ValueError(
             f"similarity_or_features must be a 2-D array with one row per score ({n_items}), got shape {m.shape}."
         )
-    if not np.isfinite(m).all():
-        raise ValueError("similarity_or_features contains NaN or infinite values.")
-    is_features = kind == "features" or (kind == "auto" and m.shape[1] != n_items)
-    if not is_features:
-        if not _is_symmetric(m):
-            raise ValueError("similarity must be symmetric; pass kind='features' if the rows are feature vectors.")
+    is_features = _reads_as_features(m, kind, m.shape[1] == n_items, "similarity_or_features")
     return _Kernel(m[None], features=is_features, ridge=check_number(ridge, "ridge", 0.0, 1.0))
 
 
@@ -370,7 +350,7 @@ def dpp_greedy(
     epsilon = check_number(epsilon, "epsilon", 0.0, low_open=True)
     kernel = _as_kernel(similarity_or_features, len(s), kind, ridge)
     if np.isinf(weight):
-        return _relevance_order(s)[:n]
+        return np.argsort(-s, kind="stable")[:n]  # the model's order, ties by index
     picked = _dpp_batch(s[None], np.ones((1, len(s)), dtype=bool), kernel, min(n, len(s)), weight, epsilon)[0]
     return picked[picked >= 0]
 
@@ -380,24 +360,16 @@ def dpp_greedy(
 # ---------------------------------------------------------------------------
 def _lookup(table: pd.DataFrame, kind: str) -> tuple[pd.Index, np.ndarray, bool]:
     """Item index, values and whether the values are features, from a features/similarity frame."""
+    name = "item_features_or_similarity"
     if not isinstance(table, pd.DataFrame):
-        raise TypeError(
-            "item_features_or_similarity: expected a pandas DataFrame (index item_id), "
-            f"got {type(table).__name__}."
-        )
-    check_choice(kind, "kind", ["auto", "similarity", "features"])
-    square = table.shape[0] == table.shape[1] and pd.Index(table.columns).equals(pd.Index(table.index))
-    is_features = kind == "features" or (kind == "auto" and not square)
-    if not is_features and not square:
-        raise ValueError("item_features_or_similarity: a similarity frame needs the same item ids as index and columns.")
+        raise TypeError(f"{name}: expected a pandas DataFrame (index item_id), got {type(table).__name__}.")
     if table.index.has_duplicates:
         dup = table.index[table.index.duplicated()][0]
-        raise ValueError(f"item_features_or_similarity: item {dup!r} appears in more than one row of the index.")
-    check_frame(table.reset_index(drop=True), "item_features_or_similarity", numeric=list(table.columns))
+        raise ValueError(f"{name}: item {dup!r} appears in more than one row of the index.")
+    check_frame(table.reset_index(drop=True), name, numeric=list(table.columns))
     values = table.to_numpy(dtype=float)
-    if not is_features and not _is_symmetric(values):
-        raise ValueError("item_features_or_similarity: the similarity frame must be symmetric (sim[i, j] == sim[j, i]).")
-    return pd.Index(table.index), values, is_features
+    square = table.shape[0] == table.shape[1] and pd.Index(table.columns).equals(pd.Index(table.index))
+    return pd.Index(table.index), values, _reads_as_features(values, kind, square, name)
 
 
 def _minmax(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -481,6 +453,7 @@ def rerank(
         if theta is not None or alpha is not None:
             raise ValueError("theta and alpha belong to method='dpp'; MMR's trade-off is lambda_.")
         lam = check_number(0.5 if lambda_ is None else lambda_, "lambda_", 0.0, 1.0)
+        ridge = 0.0  # a DPP parameter: MMR reads the similarity as given
     else:
         if lambda_ is not None:
             raise ValueError("lambda_ belongs to method='mmr'; the DPP's trade-off is theta (or alpha).")
@@ -488,6 +461,7 @@ def rerank(
         epsilon = check_number(epsilon, "epsilon", 0.0, low_open=True)
         ridge = check_number(ridge, "ridge", 0.0, 1.0)
     index, values, is_features = _lookup(item_features_or_similarity, kind)
+    _check_ids(candidates[ITEM], "candidates", ITEM, index, "the index of item_features_or_similarity")
     codes = index.get_indexer(candidates[ITEM])
     if (codes < 0).any():
         missing = candidates[ITEM].to_numpy()[codes < 0][0]
@@ -496,36 +470,27 @@ def rerank(
             "Add its features (or similarity row), or drop it from the candidates."
         )
 
-    # Each user's candidates, best score first (ties: the order given), padded to width N.
+    # Each user's candidates as one row of a (users, N) matrix, best score first (ties: the
+    # order given): row[u, c] is the candidates row at column c, -1 past the end of u's list.
     sc = candidates[SCORE].to_numpy(dtype=float)
     order, col, counts = rank_within_users(candidates[USER], sc)
-    n_users = len(counts)
-    u = np.repeat(np.arange(n_users), counts)  # the user of each ordered row
-    codes_o, sc_o, rows_o = codes[order], sc[order], order
-    width = int(counts.max())
-    item = np.zeros((n_users, width), dtype=np.int64)
-    score = np.zeros((n_users, width))
-    row = np.full((n_users, width), -1, dtype=np.int64)
-    valid = np.zeros((n_users, width), dtype=bool)
-    item[u, col], score[u, col], row[u, col], valid[u, col] = codes_o, sc_o, rows_o, True
-    rel = _minmax(score, valid) if normalize else np.where(valid, score, 0.0)
-    k = min(n, width)
+    row = np.full((len(counts), int(counts.max())), -1, dtype=np.int64)
+    row[np.repeat(np.arange(len(counts)), counts), col] = order
+    valid = row >= 0
+    item = codes[row]  # padding reads the last row: masked out by valid
+    score = np.where(valid, sc[row], 0.0)
+    rel = _minmax(score, valid) if normalize else score
+    k = min(n, row.shape[1])
 
-    picked = np.full((n_users, k), -1, dtype=np.int64)
-    for start in range(0, n_users, batch_size):
-        sl = slice(start, start + batch_size)
-        if is_features:
-            kernel = _Kernel(values[item[sl]], features=True, ridge=0.0 if method == "mmr" else ridge)
-        else:
-            kernel = _Kernel(values[item[sl][:, :, None], item[sl][:, None, :]], features=False,
-                             ridge=0.0 if method == "mmr" else ridge)
-        if method == "mmr":
-            picked[sl] = _mmr_batch(rel[sl], valid[sl], kernel, k, lam)
-        elif np.isinf(weight):
-            # theta = 1: the model's order, and the candidates are already sorted by score.
-            picked[sl] = np.where(valid[sl][:, :k], np.arange(k)[None, :], -1)
-        else:
-            picked[sl] = _dpp_batch(rel[sl], valid[sl], kernel, k, weight, epsilon)
+    picked = np.where(valid[:, :k], np.arange(k), -1)  # the model's own order (theta = 1)
+    if method == "mmr" or not np.isinf(weight):
+        for start in range(0, len(row), batch_size):
+            sl = slice(start, start + batch_size)
+            it = item[sl]
+            kernel = _Kernel(values[it] if is_features else values[it[:, :, None], it[:, None, :]], is_features,
+                             ridge)
+            picked[sl] = (_mmr_batch(rel[sl], valid[sl], kernel, k, lam) if method == "mmr"
+                          else _dpp_batch(rel[sl], valid[sl], kernel, k, weight, epsilon))
     if method == "dpp" and fill:
         picked = _fill(picked, valid)
     ok = picked >= 0  # -1: a user with fewer than n candidates, or a DPP stopped early without fill

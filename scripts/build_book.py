@@ -7,6 +7,7 @@ The book's root is the repository root, so that notebooks/ renders beside book/.
 execute through jupyter-cache (book/_build/.jupyter_cache): unchanged notebooks are not run
 again. Sphinx warnings are errors (-W), and every cross-reference must resolve (-n).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def command() -> list[str]:
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    return [str(jupyter_book), "build", ".", "--config", "book/_config.yml", "--toc", "book/_toc.yml",
-            "--path-output", "book", "-W", "-n", "--keep-going"]
+    return [
+        str(jupyter_book),
+        "build",
+        ".",
+        "--config",
+        "book/_config.yml",
+        "--toc",
+        "book/_toc.yml",
+        "--path-output",
+        "book",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
 
 
 def environment() -> dict[str, str]:

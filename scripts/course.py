@@ -43,6 +43,7 @@ markup goes, everything nbgrader needs stays.
 * ``{exercise}`` directives become plain headings and ``{term}``/``{doc}`` roles plain
   text, so the student version reads well in plain Jupyter.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,10 @@ MARKER = ".mtrec-course"  # marks a folder this script made (and may therefore r
 SOLUTION_START = re.compile(r"^\s*(:{3,}|`{3,})\{solution-start\}")
 SOLUTION_END = re.compile(r"^\s*(:{3,}|`{3,})\{solution-end\}")
 SOLUTION = re.compile(r"^\s*(:{3,}|`{3,})\{solution\}")
-EXERCISE = re.compile(r"^(?P<fence>:{3,}|`{3,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$",
-                      re.DOTALL | re.MULTILINE)
+EXERCISE = re.compile(
+    r"^(?P<fence>:{3,}|`{3,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+    re.DOTALL | re.MULTILINE,
+)
 ROLE = re.compile(r"\{(?:term|doc|ref|numref)\}`(?P<text>[^`<]*?)\s*(?:<[^`>]*>)?`")
 ANSWER_MD = "**Your answer** (not autograded):\n\nYOUR ANSWER HERE"
 
@@ -102,8 +105,10 @@ def _markdown(text: str) -> dict:
 
 
 def _answer_cells() -> list[dict]:
-    return [_markdown(ANSWER_MD),
-            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}]
+    return [
+        _markdown(ANSWER_MD),
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""},
+    ]
 
 
 def plain_markdown(text: str, number: int = 1) -> tuple[str, int]:
@@ -111,6 +116,7 @@ def plain_markdown(text: str, number: int = 1) -> tuple[str, int]:
 
     Exercises are numbered from ``number`` on; returns the text and the next number.
     """
+
     def heading(m: re.Match) -> str:
         nonlocal number
         title = m.group("title").strip()
@@ -246,14 +252,17 @@ def _fresh_folder(out: Path, kind: str = "release") -> Path:
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
-            raise CourseError(f"{out} is not empty and was not made by scripts/course.py; "
-                              "choose another --out or empty it first.")
+            raise CourseError(
+                f"{out} is not empty and was not made by scripts/course.py; choose another --out or empty it first."
+            )
         made_as = (out / MARKER).read_text().split(":", 1)[0].strip()
         used = [d for d in ("submitted", "autograded", "feedback") if (out / d).is_dir() and any((out / d).iterdir())]
         if made_as != "autograde" and used:
-            raise CourseError(f"{out} holds collected work ({', '.join(used)}/); rerunning would delete it. "
-                              "Choose another --out, or move that work away first.")
-        shutil.rmtree(out, onerror=_make_writable_and_retry)   # nbgrader writes read-only files
+            raise CourseError(
+                f"{out} holds collected work ({', '.join(used)}/); rerunning would delete it. "
+                "Choose another --out, or move that work away first."
+            )
+        shutil.rmtree(out, onerror=_make_writable_and_retry)  # nbgrader writes read-only files
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(f"{kind}: made by scripts/course.py; rerunning the script replaces this folder\n")
     shutil.copy(CONFIG, out / "nbgrader_config.py")
@@ -307,8 +316,11 @@ class Course:
         self.api = NbGraderAPI(coursedir=self.coursedir, config=config)
 
     def run(self, step: str, assignment: str, **kwargs) -> None:
-        shown = {"autograde": f"autograde {assignment}", "generate_feedback": f"generate_feedback {assignment}",
-                 "generate_assignment": f"generate_assignment {assignment}"}[step]
+        shown = {
+            "autograde": f"autograde {assignment}",
+            "generate_feedback": f"generate_feedback {assignment}",
+            "generate_assignment": f"generate_assignment {assignment}",
+        }[step]
         print(f"  nbgrader {shown} --force", end="", flush=True)
         log = self.root / "logs" / f"{step}-{assignment}.log"
         start = time.perf_counter()
@@ -366,8 +378,10 @@ def release(out: Path, names: list[str] | None = None, make_zips: bool = True) -
         if make_zips:
             (course / "zips").mkdir(exist_ok=True)
             shutil.make_archive(str(course / "zips" / name), "zip", course / "release", name)
-    print(f"Done. Student notebooks: {course / 'release'}/<assignment>/" + (
-        f"; zip files: {course / 'zips'}" if make_zips else ""))
+    print(
+        f"Done. Student notebooks: {course / 'release'}/<assignment>/"
+        + (f"; zip files: {course / 'zips'}" if make_zips else "")
+    )
     return course
 
 
@@ -378,8 +392,14 @@ def solution_leaks(folder: Path) -> list[str]:
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
         for i, cell in enumerate(nb["cells"]):
             text = _source(cell)
-            for needle in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "{solution",
-                           "solution-start", "solution-end"):
+            for needle in (
+                "BEGIN SOLUTION",
+                "END SOLUTION",
+                "BEGIN HIDDEN TESTS",
+                "{solution",
+                "solution-start",
+                "solution-end",
+            ):
                 if needle in text:
                     leaks.append(f"{nb_path.name} cell {i}: {needle!r}")
     return leaks
@@ -448,10 +468,17 @@ def _cell_grades(db: Path) -> list[dict]:
                 for nb in sub.notebooks:
                     for grade in nb.grades:
                         d = grade.to_dict()
-                        rows.append({"student_id": d["student"], "assignment": d["assignment"],
-                                     "notebook": d["notebook"], "cell": d["name"],
-                                     "score": float(grade.score), "max_score": float(d["max_score"]),
-                                     "needs_manual_grade": bool(d["needs_manual_grade"])})
+                        rows.append(
+                            {
+                                "student_id": d["student"],
+                                "assignment": d["assignment"],
+                                "notebook": d["notebook"],
+                                "cell": d["name"],
+                                "score": float(grade.score),
+                                "max_score": float(d["max_score"]),
+                                "needs_manual_grade": bool(d["needs_manual_grade"]),
+                            }
+                        )
     return sorted(rows, key=lambda r: (r["student_id"], r["assignment"], r["notebook"]))
 
 
@@ -460,8 +487,10 @@ def autograde(submissions: Path, out: Path, names: list[str] | None = None, feed
     selected = _select(names)
     subs = [s for s in find_submissions(Path(submissions), list(selected)) if s.assignment in selected]
     if not subs:
-        raise CourseError(f"no submissions of {sorted(selected)} found under {submissions} "
-                          "(layouts: see python scripts/course.py autograde --help)")
+        raise CourseError(
+            f"no submissions of {sorted(selected)} found under {submissions} "
+            "(layouts: see python scripts/course.py autograde --help)"
+        )
     course = _fresh_folder(out, kind="autograde")
     graded = {s.assignment: selected[s.assignment] for s in subs}
     n_students = len({s.student for s in subs})
@@ -486,8 +515,10 @@ def autograde(submissions: Path, out: Path, names: list[str] | None = None, feed
         writer.writeheader()
         writer.writerows(rows)
     _print_table(rows)
-    print(f"Done. Grades: {course / 'grades.csv'} (per assignment), {course / 'grades_by_cell.csv'} (per cell)"
-          + (f"; feedback: {course / 'feedback'}" if feedback else ""))
+    print(
+        f"Done. Grades: {course / 'grades.csv'} (per assignment), {course / 'grades_by_cell.csv'} (per cell)"
+        + (f"; feedback: {course / 'feedback'}" if feedback else "")
+    )
     return course
 
 
@@ -512,30 +543,43 @@ def _print_table(rows: list[dict]) -> None:
 # ---------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python scripts/course.py", description=__doc__.split("\n\n")[0],
+        prog="python scripts/course.py",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Walk-through for instructors: the book's course guide (book/course_guide.md).")
+        epilog="Walk-through for instructors: the book's course guide (book/course_guide.md).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the assignments (one per chapter with exercises)")
     sub.add_parser("check", help="validate the exercise notebooks without running nbgrader")
     p = sub.add_parser("release", help="generate the student version of the assignments")
     p.add_argument("assignments", nargs="*", help="default: every assignment")
-    p.add_argument("--out", type=Path, default=ROOT / "build" / "course",
-                   help="course folder to (re)create (default: build/course)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "build" / "course",
+        help="course folder to (re)create (default: build/course)",
+    )
     p.add_argument("--no-zip", action="store_true", help="do not write zips/<assignment>.zip")
     p = sub.add_parser(
-        "autograde", help="autograde a folder of submissions and export the grades",
+        "autograde",
+        help="autograde a folder of submissions and export the grades",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Submission layouts accepted under --submissions DIR:\n"
-                    "  DIR/submitted/<student>/<assignment>/<notebook>.ipynb\n"
-                    "  DIR/<student>/<assignment>/<notebook>.ipynb\n"
-                    "  DIR/<assignment>/<student>.ipynb")
+        "  DIR/submitted/<student>/<assignment>/<notebook>.ipynb\n"
+        "  DIR/<student>/<assignment>/<notebook>.ipynb\n"
+        "  DIR/<assignment>/<student>.ipynb",
+    )
     p.add_argument("assignments", nargs="*", help="default: every assignment found in the submissions")
     p.add_argument("--submissions", type=Path, required=True, help="folder of submitted notebooks")
-    p.add_argument("--out", type=Path, default=ROOT / "build" / "grading",
-                   help="course folder to (re)create with the results (default: build/grading)")
-    p.add_argument("--feedback", action="store_true",
-                   help="also write HTML feedback per submission (shows the hidden tests)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "build" / "grading",
+        help="course folder to (re)create with the results (default: build/grading)",
+    )
+    p.add_argument(
+        "--feedback", action="store_true", help="also write HTML feedback per submission (shows the hidden tests)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:

@@ -10,6 +10,7 @@ The table comes from :func:`mtrec_lib.data.make_user_behavior` (simulate_shop wi
 fixed seed); its SHA-256 is recorded in data/README.md and in
 ``mtrec_lib.data.shipped.USER_BEHAVIOR_SHA256``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,7 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "data" / "user_behavior.csv"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output CSV path")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the file at --out instead of writing it")
+    parser.add_argument("--check", action="store_true", help="compare with the file at --out instead of writing it")
     args = parser.parse_args(argv)
     data = user_behavior_bytes()
     digest = sha256_bytes(data)

@@ -9,6 +9,7 @@ when the right versions are already in place.
     python scripts/vendor_assets.py          # install (idempotent)
     python scripts/vendor_assets.py --check  # exit 1 if anything is missing
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,15 @@ PACKAGES = {
         "integrity": "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
         # tex-chtml.js plus what it loads at run time: fonts, TeX extensions, the a11y
         # and menu components.
-        "keep": ["es5/tex-chtml.js", "es5/output/chtml/", "es5/input/tex/extensions/",
-                 "es5/ui/", "es5/a11y/", "es5/adaptors/", "es5/sre/"],
+        "keep": [
+            "es5/tex-chtml.js",
+            "es5/output/chtml/",
+            "es5/input/tex/extensions/",
+            "es5/ui/",
+            "es5/a11y/",
+            "es5/adaptors/",
+            "es5/sre/",
+        ],
         "strip": "es5/",
         "skip": ["es5/sre/mathmaps/"],  # speech-rule data (13 MB) is only loaded on demand
     },
@@ -59,8 +67,9 @@ def _fetch(name: str, version: str) -> bytes:
         import subprocess
 
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([npm, "pack", f"{name}@{version}", "--silent"], cwd=tmp, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [npm, "pack", f"{name}@{version}", "--silent"], cwd=tmp, check=True, stdout=subprocess.DEVNULL
+            )
             return (Path(tmp) / f"{name}-{version}.tgz").read_bytes()
     with urllib.request.urlopen(_registry_url(name, version), timeout=60) as resp:
         return resp.read()
@@ -133,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, spec in PACKAGES.items():
         changed = install(name, spec)
         print(f"vendor_assets: {name} {spec['version']} {'installed' if changed else 'up to date'}")
-    (VENDOR / "manifest.json").write_text(
-        json.dumps({n: s["version"] for n, s in PACKAGES.items()}, indent=1) + "\n"
-    )
+    (VENDOR / "manifest.json").write_text(json.dumps({n: s["version"] for n, s in PACKAGES.items()}, indent=1) + "\n")
     return 0
 
 

@@ -99,3 +99,14 @@ def notebook_results(relpath: str) -> dict:
                 if line.startswith("RESULT "):
                     merged.update(json.loads(line[len("RESULT "):]))
     return merged
+
+
+_BOOK_FIXTURES = {"book_build", "built_site"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs the built book with ``book``, so that ``make test-fast``
+    (``-m "not slow and not browser and not book"``) leaves out the book build."""
+    for item in items:
+        if _BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.book)

@@ -10,7 +10,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from mtrec_lib.calibration import Calibrator, TaskCalibrator
+from mtrec_lib.calibration import METHODS, Calibrator, TaskCalibrator
 from mtrec_lib.metrics import expected_calibration_error, reliability_curve
 
 
@@ -104,11 +104,15 @@ def test_quantile_bins_with_ties_and_constant_predictions():
     assert expected_calibration_error([0, 1, 1, 0], [0.3] * 4, strategy="quantile") == pytest.approx(0.2)
 
 
-def test_ece_pairs_series_by_position_like_other_metrics():
-    y = pd.Series([0, 1, 1, 0], index=[3, 2, 1, 0])
-    p = pd.Series([0.1, 0.9, 0.8, 0.3], index=[0, 1, 2, 3])
-    assert expected_calibration_error(y, p, n_bins=2) == expected_calibration_error(
-        y.to_numpy(), p.to_numpy(), n_bins=2)
+def test_ece_pairs_series_by_index_label_like_every_metric():
+    y = pd.Series([1, 1, 0, 0], index=[3, 2, 1, 0])       # labels re-sorted after predicting
+    p = pd.Series([0.1, 0.2, 0.8, 0.9], index=[0, 1, 2, 3])
+    # by label: the positives (2, 3) got 0.8 and 0.9, the negatives 0.1 and 0.2
+    assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.15)
+    assert expected_calibration_error(y.to_numpy(), p.to_numpy(), n_bins=2) == pytest.approx(0.85)  # by position
+    assert reliability_curve(y, p, n_bins=2)["fraction_positive"].tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="y_true and y_prob are paired by index label"):
+        expected_calibration_error(y, p.set_axis([0, 1, 2, 7]))
 
 
 @pytest.mark.parametrize(
@@ -267,6 +271,28 @@ def test_task_calibrator_errors():
     tc = TaskCalibrator(tasks=["click"]).fit(preds, labels)
     with pytest.raises(ValueError, match="'click'"):
         tc.transform(preds.drop(columns="click"))
+
+
+def test_calibrators_pair_series_and_frames_by_index_label():
+    preds, labels = _task_frames(3, n=600)
+    shuffled = labels.sample(frac=1.0, random_state=0)         # same rows, another order
+    for method in METHODS:
+        a = Calibrator(method).fit(preds["click"], labels["click"]).predict(preds["click"])
+        b = Calibrator(method).fit(preds["click"], shuffled["click"]).predict(preds["click"])
+        assert np.array_equal(a, b)
+        tc = TaskCalibrator(method, tasks=["click", "purchase"])
+        pd.testing.assert_frame_equal(tc.fit(preds, shuffled).transform(preds), tc.fit(preds, labels).transform(preds))
+    with pytest.raises(ValueError, match="y_prob and y_true are paired by index label"):
+        Calibrator().fit(preds["click"], labels["click"].reset_index(drop=True))
+    with pytest.raises(ValueError, match="predictions and labels are paired by index label.*only in predictions"):
+        TaskCalibrator(tasks=["click"]).fit(preds, labels.reset_index(drop=True))
+
+
+def test_not_fitted_errors_name_the_class():
+    with pytest.raises(NotFittedError, match="Calibrator is not fitted yet; call fit first"):
+        Calibrator().predict([0.5])
+    with pytest.raises(NotFittedError, match="TaskCalibrator is not fitted yet; call fit first"):
+        TaskCalibrator().transform(pd.DataFrame({"click": [0.5]}))
 
 
 def test_calibration_module_does_not_import_tensorflow():

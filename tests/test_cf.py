@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
 
 from mtrec_lib import cf, metrics
 
@@ -139,6 +140,7 @@ def _random_ratings(seed, n_users=25, n_items=18, n=220):
     return df, test  # test holds unseen users/items and duplicated pairs
 
 
+@pytest.mark.filterwarnings("ignore:.*not seen in fit:UserWarning")  # the test rows hold unseen ids on purpose
 @pytest.mark.parametrize("sim_name", ["msd", "cosine", "pearson", "pearson_baseline"])
 @pytest.mark.parametrize("user_based", [True, False])
 @pytest.mark.parametrize("centered", [False, True])
@@ -178,11 +180,14 @@ def test_fallbacks_are_documented_values():
     r = tiny_frame()
     mu = r.rating.mean()
     q = pd.DataFrame({"user_id": ["new", "u1", "u2"], "item_id": ["i1", "new", "i3"]})
-    basic = cf.UserKNN(k=2, similarity="pearson").fit(r).predict(q)
+    with pytest.warns(UserWarning, match=r"1 of 3 rows have a user_id not seen in fit \(1 user\) and 1 of 3 rows "
+                                          r"have an item_id not seen in fit \(1 item\); they get the global mean"):
+        basic = cf.UserKNN(k=2, similarity="pearson").fit(r).predict(q)
     # unknown user / unknown item: global mean; u2's only rater of i3 (u4) has
     # Pearson 0 with u2, so no positive neighbour: global mean too.
     np.testing.assert_allclose(basic, [mu, mu, mu])
-    centered = cf.UserKNN(k=2, similarity="pearson", centered=True).fit(r).predict(q)
+    with pytest.warns(UserWarning, match="not seen in fit"):
+        centered = cf.UserKNN(k=2, similarity="pearson", centered=True).fit(r).predict(q)
     np.testing.assert_allclose(centered, [mu, mu, r[r.user_id == "u2"].rating.mean()])
 
 
@@ -217,7 +222,8 @@ def test_biased_mf_recovers_low_rank_ratings_and_is_deterministic():
     q = pd.DataFrame({"user_id": [-1, 0, -1], "item_id": [0, -1, -1]})
     bi, bu = mf.item_bias_[mf.item_ids_.get_loc(0)], mf.user_bias_[mf.user_ids_.get_loc(0)]
     want = [mf.global_mean_ + bi, mf.global_mean_ + bu, mf.global_mean_]
-    np.testing.assert_allclose(mf.predict(q), np.clip(want, df.rating.min(), df.rating.max()))
+    with pytest.warns(UserWarning, match=r"BiasedMF.predict\(df\): 2 of 3 rows have a user_id not seen in fit \(1 user\)"):
+        np.testing.assert_allclose(mf.predict(q), np.clip(want, df.rating.min(), df.rating.max()))
 
 
 # --------------------------------------------------------------------------- top-N
@@ -341,10 +347,8 @@ def test_bad_parameters_and_unfitted():
         cf.UserKNN(k=0).fit(r)
     with pytest.raises(ValueError, match="lam"):
         cf.EASE(lam=0).fit(r)
-    with pytest.raises(RuntimeError, match="not fitted"):
-        cf.UserKNN().predict(r)
-    with pytest.raises(RuntimeError, match="not fitted"):
-        cf.ItemTopN().recommend([1])
+    with pytest.raises(ValueError, match="unknown algorithm 'slow'"):
+        cf.UserKNN(algorithm="slow").fit(r)
     with pytest.raises(ValueError, match="missing column"):
         cf.UserKNN().fit(r).predict(r.drop(columns="item_id"))
 
@@ -364,9 +368,10 @@ def test_movielens_100k_reference_numbers():
     r = mt.data.load_movielens_100k(progress=False).ratings
     idx = np.random.RandomState(0).permutation(len(r))
     test, train = r.iloc[idx[:20_000]], r.iloc[idx[20_000:]]
-    assert metrics.rmse(test.rating, cf.UserKNN(k=40).fit(train).predict(test)) < 0.99
-    assert metrics.rmse(test.rating, cf.UserKNN(k=40, centered=True).fit(train).predict(test)) < 0.96
-    assert metrics.rmse(test.rating, cf.BiasedMF().fit(train).predict(test)) < 0.934
+    with pytest.warns(UserWarning, match="40 of 20000 rows have an item_id not seen in fit"):  # one per call
+        assert metrics.rmse(test.rating, cf.UserKNN(k=40).fit(train).predict(test)) < 0.99
+        assert metrics.rmse(test.rating, cf.UserKNN(k=40, centered=True).fit(train).predict(test)) < 0.96
+        assert metrics.rmse(test.rating, cf.BiasedMF().fit(train).predict(test)) < 0.934
     tr, te = mt.data.split(r, method="stratified", test_size=0.25, seed=42)
     recs = cf.EASE(lam=500).fit(tr).recommend(te.user_id.unique(), n=10)
     assert metrics.precision_at_k(recs, te, 10) >= 0.412
@@ -383,7 +388,13 @@ def test_ties_at_the_cut_go_to_the_earlier_items():
     assert recs.item_id.tolist()[0] == 10                  # bought twice: first
     tied = [i for i in order if i not in (10,)][:2]        # then the two earliest of the ties
     assert recs.item_id.tolist()[1:] == tied
-    # The same choice from the helper on a hand example, with -inf (excluded) entries.
-    from mtrec_lib.cf import _top_n_indices
-    scores = np.array([[0.0, 1.0, 1.0, 1.0, -np.inf], [5.0, 0.0, 0.0, 0.0, 0.0]])
-    assert _top_n_indices(scores, 2).tolist() == [[1, 2], [0, 1]]
+    # The same choice on a hand example with an excluded (seen) item: scores fixed per user.
+    class Fixed(cf.Popularity):
+        def _score(self, codes):
+            return np.array([[0.0, 1.0, 1.0, 1.0, 9.0], [5.0, 0.0, 0.0, 0.0, 0.0]])[codes]
+
+    fixed = Fixed().fit(pd.DataFrame({"user_id": ["a", "b"], "item_id": [14, 13]}).pipe(
+        lambda d: pd.concat([d, pd.DataFrame({"user_id": ["c"] * 3, "item_id": [10, 11, 12]})])))
+    assert fixed.item_ids_.tolist() == [14, 13, 10, 11, 12]
+    recs = fixed.recommend(["a", "b"], n=2)    # a has seen item 14 (score 0): 13, 10 tie at 1.0
+    assert recs[["user_id", "item_id", "rank"]].to_numpy().tolist() == [["a", 12, 1], ["a", 13, 2], ["b", 14, 1], ["b", 10, 2]]

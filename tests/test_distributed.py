@@ -1,4 +1,5 @@
-"""Streaming training, tf.distribute strategies and the worker launcher (mtrec_lib.distributed)."""
+"""Streaming training, tf.distribute strategies and the worker launcher (mtrec_lib.scale.distributed)."""
+
 from __future__ import annotations
 
 import doctest
@@ -14,12 +15,21 @@ import numpy as np
 import pytest
 
 import mtrec_lib as mt
-from mtrec_lib import distributed as dist
-from mtrec_lib.data import shards as sh
+from mtrec_lib.scale import distributed as dist
+from mtrec_lib.scale import shards as sh
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURES = ["user_id", "item_id", "position", "device", "user_segment", "user_age", "item_category",
-            "item_price", "item_popularity"]
+FEATURES = [
+    "user_id",
+    "item_id",
+    "position",
+    "device",
+    "user_segment",
+    "user_age",
+    "item_category",
+    "item_price",
+    "item_popularity",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +50,15 @@ def test_tf_config_round_trip():
         dist.make_tf_config(addresses, 3)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ("{oops", "not valid JSON"),
-    ('{"cluster": {}}', "cluster"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "task"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "outside"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("{oops", "not valid JSON"),
+        ('{"cluster": {}}', "cluster"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "task"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "outside"),
+    ],
+)
 def test_bad_tf_config_is_explained(bad, match):
     with pytest.raises(ValueError, match=match):
         dist.worker_info(bad)
@@ -63,22 +76,33 @@ def _py(code: str) -> list[str]:
 
 
 def test_launcher_gives_each_worker_its_config():
-    results = dist.launch_workers(_py("""
+    results = dist.launch_workers(
+        _py("""
         import json, os
         cfg = json.loads(os.environ["TF_CONFIG"])
         print(cfg["task"]["index"], len(cfg["cluster"]["worker"]), os.environ["TF_NUM_INTRAOP_THREADS"])
-    """), n_workers=3, start_timeout=None, timeout=60, threads_per_worker=1)
+    """),
+        n_workers=3,
+        start_timeout=None,
+        timeout=60,
+        threads_per_worker=1,
+    )
     assert [r.stdout.split() for r in results] == [["0", "3", "1"], ["1", "3", "1"], ["2", "3", "1"]]
     assert all(r.returncode == 0 for r in results)
 
 
 def test_ready_signal_satisfies_the_start_timeout():
     # Each worker signals ready at once, then works longer than start_timeout: the run succeeds.
-    results = dist.launch_workers(_py(f"""
+    results = dist.launch_workers(
+        _py(f"""
         import os, pathlib, time
         pathlib.Path(os.environ["{dist.READY_ENV}"]).write_text("up")
         time.sleep(4)
-    """), n_workers=2, start_timeout=2, timeout=60)
+    """),
+        n_workers=2,
+        start_timeout=2,
+        timeout=60,
+    )
     assert len(results) == 2
 
 
@@ -92,14 +116,19 @@ def test_worker_that_fails_to_start_fails_the_run_fast(tmp_path):
     pids = tmp_path / "pids"
     start = time.monotonic()
     with pytest.raises(dist.WorkerError) as info:
-        dist.launch_workers(_py(f"""
+        dist.launch_workers(
+            _py(f"""
             import json, os, time
             with open({str(pids)!r}, "a") as f:
                 f.write(f"{{os.getpid()}} ")
             if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 1:
                 raise SystemExit("cannot open the training data")
             time.sleep(120)
-        """), n_workers=2, start_timeout=60, timeout=120)
+        """),
+            n_workers=2,
+            start_timeout=60,
+            timeout=120,
+        )
     assert time.monotonic() - start < 15
     msg = str(info.value)
     assert "worker 1 of 2 exited with code 1" in msg and "before it was ready" in msg
@@ -111,12 +140,17 @@ def test_worker_that_never_comes_up_times_out(tmp_path):
     pids = tmp_path / "pids"
     start = time.monotonic()
     with pytest.raises(dist.WorkerError, match=r"did not become ready within 2 s"):
-        dist.launch_workers(_py(f"""
+        dist.launch_workers(
+            _py(f"""
             import os, time
             with open({str(pids)!r}, "a") as f:
                 f.write(f"{{os.getpid()}} ")
             time.sleep(120)
-        """), n_workers=2, start_timeout=2, timeout=120)
+        """),
+            n_workers=2,
+            start_timeout=2,
+            timeout=120,
+        )
     assert time.monotonic() - start < 15
     _assert_gone(pids)
 
@@ -170,15 +204,17 @@ def test_estimator_fit_accepts_a_tf_data_dataset(split_shards):
     # The estimator's own fit streams a dataset; it matches fit_shards, which shares the code.
     train, test = split_shards
     ds = train.dataset(512, columns=FEATURES, labels=["click", "purchase"], shuffle=True, seed=0)
-    est = mt.MultiTaskLearning(features=FEATURES, seed=0).fit(ds, summary=train.summary_frame(FEATURES),
-                                                               epochs=2, verbose=0)
+    est = mt.MultiTaskLearning(features=FEATURES, seed=0).fit(
+        ds, summary=train.summary_frame(FEATURES), epochs=2, verbose=0
+    )
     metrics = est.evaluate(test.to_frame())
     assert metrics["click_auc"] > 0.6 and np.isfinite(metrics["purchase_logloss"])
     with pytest.raises(ValueError, match="summary"):
         mt.MultiTaskLearning(features=FEATURES).fit(ds, epochs=1)
     with pytest.raises(ValueError, match="validation_data"):
-        mt.MultiTaskLearning(features=FEATURES).fit(ds, summary=train.summary_frame(FEATURES),
-                                                    validation_data=test.to_frame())
+        mt.MultiTaskLearning(features=FEATURES).fit(
+            ds, summary=train.summary_frame(FEATURES), validation_data=test.to_frame()
+        )
     with pytest.raises(ValueError, match=r"Dataset\) only"):
         mt.MultiTaskLearning(features=FEATURES).fit(train.to_frame(), summary=train.summary_frame(FEATURES))
 
@@ -220,8 +256,9 @@ def test_corrupt_shard_during_training_is_named(split_shards, tmp_path):
 
 # ----------------------------------------------------------------------------- strategies
 def _run(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
@@ -229,8 +266,8 @@ def test_mirrored_strategy_with_two_replicas_in_one_process(split_shards):
     train, test = split_shards
     out = _run(f"""
         import json
-        from mtrec_lib import distributed as dist
-        from mtrec_lib.data import shards as sh
+        from mtrec_lib.scale import distributed as dist
+        from mtrec_lib.scale import shards as sh
         import mtrec_lib as mt
         strategy = dist.local_strategy(2)
         est = mt.MultiTaskLearning(features={FEATURES!r}, seed=0)
@@ -248,12 +285,13 @@ def test_two_workers_on_loopback_train_in_lockstep(split_shards):
     """The issue's acceptance run: two worker processes on 127.0.0.1, under 90 s, one model."""
     train, test = split_shards
     start = time.monotonic()
-    run = dist.train_on_workers(train.directory, test.directory, n_workers=2, features=FEATURES, epochs=2,
-                                start_timeout=80, timeout=90)
+    run = dist.train_on_workers(
+        train.directory, test.directory, n_workers=2, features=FEATURES, epochs=2, start_timeout=80, timeout=90
+    )
     assert time.monotonic() - start < 90
     w0, w1 = run["workers"]
     assert (w0["worker"], w1["worker"], w0["n_workers"]) == (0, 1, 2)
-    assert w0["weights"] == w1["weights"]                      # synchronous all-reduce: identical copies
+    assert w0["weights"] == w1["weights"]  # synchronous all-reduce: identical copies
     assert w0["loss"] == w1["loss"]
     # Same global batch and updates as one process: the same quality, within noise.
     single = dist.fit_shards(mt.MultiTaskLearning(features=FEATURES, seed=0), train, epochs=2)
@@ -265,9 +303,26 @@ def test_two_workers_on_loopback_train_in_lockstep(split_shards):
 @pytest.mark.slow
 def test_dead_worker_fails_the_script_with_a_clear_message():
     start = time.monotonic()
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_multiworker.py"), "--rows", "8000",
-                          "--epochs", "1", "--crash-worker", "1", "--start-timeout", "80", "--timeout", "100"],
-                         capture_output=True, text=True, timeout=150, cwd=ROOT)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train_multiworker.py"),
+            "--rows",
+            "8000",
+            "--epochs",
+            "1",
+            "--crash-worker",
+            "1",
+            "--start-timeout",
+            "80",
+            "--timeout",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=ROOT,
+    )
     assert time.monotonic() - start < 120
     assert out.returncode == 1
     assert "worker 1 of 2 exited with code 3" in out.stderr
@@ -280,7 +335,7 @@ def test_scaling_out_notebook_states_what_it_measured(built_site):
     from conftest import notebook_results
 
     r = notebook_results("notebooks/ch08_trends/05_scaling_out.ipynb")
-    assert r["identical_weights"] is True                       # "bit-identical weights"
-    assert abs(r["stream_click_auc"] - r["memory_click_auc"]) < 0.01   # "Same quality"
+    assert r["identical_weights"] is True  # "bit-identical weights"
+    assert abs(r["stream_click_auc"] - r["memory_click_auc"]) < 0.01  # "Same quality"
     assert abs(r["two_workers_click_auc"] - r["stream_click_auc"]) < 0.03  # "within the noise"
     assert r["two_workers_purchase_auc"] > 0.7

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
 
 import mtrec_lib as mt
 from mtrec_lib import explain
@@ -92,7 +93,7 @@ def test_effective_experts_formula_and_bounds(mmoe, data):
 def test_gate_functions_reject_bad_input(mmoe, data):
     with pytest.raises(ValueError, match="'user_segment'"):
         explain.expert_utilisation(mmoe, data, by="user_segment")
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="MultiTaskLearning is not fitted.*call fit first"):
         explain.expert_utilisation(mt.MultiTaskLearning(tasks=TASKS), data)
     shared = _fit(data.head(200), "shared_bottom", epochs=1)
     with pytest.raises(ValueError, match="no gates"):

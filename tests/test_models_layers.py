@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from mtrec_lib.models import CGC, MLP, MMoE, PLE, ExpertGroup, ProductLayer, Tower
+from mtrec_lib.models import CGC, MLP, PLE, ExpertGroup, LogitShift, MMoE, PositionBias, ProductLayer, Tower
 
 
 def _np(x):
@@ -134,17 +134,46 @@ def test_tower_activation_and_product():
         Tower((4,), "ranking")
 
 
-@pytest.mark.parametrize("layer", [
-    MLP((4, 2), dropout=0.1),
-    ExpertGroup(3, (4,)),
-    MMoE(2, 3, (4,), return_gates=True),
-    CGC(2, 1, 2, (4,), is_last=False),
-    PLE(3, 2, 1, 1, (4,)),
-    Tower((3,), "regression"),
-])
-def test_config_round_trip(layer):
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+# Every constructor argument set to a NON-default value: a key that get_config drops makes
+# from_config fall back to the default, and the round trip below fails on it.
+ROUND_TRIP = [
+    (MLP, dict(units=(4, 2), activation="tanh", dropout=0.2), "x"),
+    (ExpertGroup, dict(num_experts=3, units=(4, 3), activation="tanh", dropout=0.1), "x"),
+    (MMoE, dict(num_tasks=3, num_experts=2, expert_units=(4, 3), activation="tanh", dropout=0.1,
+                return_gates=True), "x"),
+    (CGC, dict(num_tasks=3, num_specific_experts=2, num_shared_experts=1, expert_units=(4,), activation="tanh",
+               dropout=0.1, is_last=False, return_gates=True), "x"),
+    (PLE, dict(num_tasks=3, num_levels=3, num_specific_experts=2, num_shared_experts=1, expert_units=(4,),
+               activation="tanh", dropout=0.1, return_gates=True), "x"),
+    (Tower, dict(units=(3, 2), task_type="regression", activation="tanh", dropout=0.1), "x"),
+    (PositionBias, dict(max_position=5, num_outputs=2, dropout=0.3, seed=7, scale=3.0), "positions"),
+    (LogitShift, dict(column=1), "shift"),
+]
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+@pytest.mark.parametrize("cls,kwargs,kind", ROUND_TRIP, ids=[c[0].__name__ for c in ROUND_TRIP])
+def test_config_round_trip_keeps_every_argument(cls, kwargs, kind, x):
+    layer = cls(**kwargs, name="custom")
+    config = layer.get_config()
+    for k, v in kwargs.items():
+        assert _plain(config[k]) == _plain(v), f"get_config drops or changes {k!r}"
+    clone = cls.from_config(config)
+    assert clone.name == "custom"
+    for k, v in kwargs.items():
+        assert _plain(clone.get_config()[k]) == _plain(v), f"from_config loses {k!r}"
+    # Same behaviour: same outputs on the same input once the weights are copied.
+    inputs = {"x": x, "positions": np.array([[1], [2], [5], [9], [3], [1], [4]]),
+              "shift": [x[:, :1], x[:, 1:3]]}[kind]
+    a = layer(inputs, training=False)
+    clone(inputs, training=False)  # build
+    clone.set_weights(layer.get_weights())
+    b = clone(inputs, training=False)
+    for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True):
+        np.testing.assert_array_equal(_np(u), _np(v))
 
 
 def test_model_with_layers_saves_and_loads(tmp_path, x):

@@ -1,4 +1,5 @@
-"""Parquet shards and the streaming tf.data pipeline (mtrec_lib.data.shards)."""
+"""Parquet shards and the streaming tf.data pipeline (mtrec_lib.scale.shards)."""
+
 from __future__ import annotations
 
 import doctest
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 import mtrec_lib as mt
-from mtrec_lib.data import shards as sh
+from mtrec_lib.scale import shards as sh
 
 LABELS = ["click", "purchase"]
 
@@ -28,8 +29,9 @@ def shards(log, tmp_path) -> sh.ShardSet:
 
 def _rows(frame: pd.DataFrame) -> list[tuple]:
     cols = ["user_id", "item_id", "timestamp", "position", "device", "item_category", "item_price"]
-    return sorted(tuple(v.decode() if isinstance(v, bytes) else v for v in row)
-                  for row in frame[cols].to_numpy().tolist())
+    return sorted(
+        tuple(v.decode() if isinstance(v, bytes) else v for v in row) for row in frame[cols].to_numpy().tolist()
+    )
 
 
 def test_doctests():
@@ -46,7 +48,7 @@ def test_round_trip_keeps_rows_and_dtypes(log, shards, tmp_path):
 
 
 def test_chunked_writing_gives_the_statistics_of_the_whole(log, tmp_path):
-    chunks = (log.iloc[i:i + 2_300] for i in range(0, len(log), 2_300))  # a generator: one chunk at a time
+    chunks = (log.iloc[i : i + 2_300] for i in range(0, len(log), 2_300))  # a generator: one chunk at a time
     s = sh.write_shards(chunks, tmp_path / "c")
     assert s.rows == (2300, 2300, 2300, 2300, 800)
     for col in ["user_age", "item_price", "position", "click"]:
@@ -76,8 +78,9 @@ def test_stream_reads_every_row_once_in_batches(log, shards):
     assert sizes[:-1] == [512] * (len(sizes) - 1) and sum(sizes) == len(log)
     assert len(batches) == shards.steps(512) == int(ds.cardinality())
     got = pd.DataFrame({k: np.concatenate([b[k] for b in batches]) for k in batches[0]})
-    assert _rows(got.assign(item_price=got["item_price"].astype(np.float32))) == \
-        _rows(log.assign(item_price=log["item_price"].astype(np.float32)))
+    assert _rows(got.assign(item_price=got["item_price"].astype(np.float32))) == _rows(
+        log.assign(item_price=log["item_price"].astype(np.float32))
+    )
     assert batches[0]["device"].dtype == object and batches[0]["item_price"].dtype == np.float32
     # One batch mixes rows of several files (interleave), not one file's consecutive rows.
     assert np.unique(np.searchsorted(log["timestamp"].to_numpy(), batches[0]["timestamp"]) // 1500).size >= 2
@@ -90,8 +93,8 @@ def test_shuffle_is_seeded_and_changes_every_pass(shards):
     a = shards.dataset(256, shuffle=True, seed=7, columns=["timestamp"])
     b = shards.dataset(256, shuffle=True, seed=7, columns=["timestamp"])
     pass1, pass2 = first_pass(a), first_pass(a)
-    assert np.array_equal(pass1, first_pass(b))          # same seed, same order
-    assert not np.array_equal(pass1, pass2)              # a new order each epoch
+    assert np.array_equal(pass1, first_pass(b))  # same seed, same order
+    assert not np.array_equal(pass1, pass2)  # a new order each epoch
     assert np.array_equal(np.sort(pass1), np.sort(pass2))
 
 
@@ -105,7 +108,7 @@ def test_labels_and_columns(shards):
 
 def test_repeat_and_drop_remainder(shards):
     ds = shards.dataset(1000, drop_remainder=True, repeat=True)
-    sizes = [len(b["click"]) for b in ds.take(25)]   # 25 > 10 batches in one pass: it repeats
+    sizes = [len(b["click"]) for b in ds.take(25)]  # 25 > 10 batches in one pass: it repeats
     assert set(sizes) == {1000}
 
 
@@ -113,7 +116,7 @@ def test_shard_splits_files_among_workers(shards):
     parts = [shards.shard(3, i) for i in range(3)]
     assert sorted(f for p in parts for f in p.files) == sorted(shards.files)
     assert parts[1].files == shards.files[1::3]
-    assert parts[0].stats is shards.stats                # statistics of the whole set
+    assert parts[0].stats is shards.stats  # statistics of the whole set
     with pytest.raises(ValueError, match="cannot be split among 8 workers"):
         shards.shard(8, 0)
     with pytest.raises(ValueError, match="index"):
@@ -129,7 +132,7 @@ def test_missing_shard_is_named(shards, tmp_path):
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)
     with pytest.raises(sh.MissingShardError, match=victim.name):
         shards.to_frame()
-    with pytest.raises(Exception, match=victim.name):   # mid-stream: the file vanished after opening
+    with pytest.raises(Exception, match=victim.name):  # mid-stream: the file vanished after opening
         list(shards.dataset(512))
 
 
@@ -148,7 +151,7 @@ def test_truncated_shard_is_named(shards, tmp_path):
 def test_flipped_byte_is_caught_and_named(shards, tmp_path):
     victim = shards.files[4]
     data = bytearray(victim.read_bytes())
-    data[len(data) // 3] ^= 0xFF                        # same size, footer intact: only the page CRC knows
+    data[len(data) // 3] ^= 0xFF  # same size, footer intact: only the page CRC knows
     victim.write_bytes(bytes(data))
     reopened = sh.open_shards(tmp_path / "s")
     with pytest.raises(sh.ShardError, match=f"{victim.name}.*(CRC|corrupt)"):
@@ -204,7 +207,7 @@ def test_streaming_memory_does_not_grow_with_rows(tmp_path):
     sh.simulate_shards(tmp_path / "big", 600_000, rows_per_shard=60_000, n_users=500, n_items=100)
     code = textwrap.dedent("""
         import sys
-        from mtrec_lib.data import shards as sh
+        from mtrec_lib.scale import shards as sh
         s = sh.open_shards(sys.argv[1]).subset(slice(0, int(sys.argv[2])))
         n = 0
         for b in s.dataset(1024, shuffle=True):
@@ -213,10 +216,16 @@ def test_streaming_memory_does_not_grow_with_rows(tmp_path):
     """)
     peaks = {}
     for files in (1, 10):
-        wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-                   "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-c", code, str(tmp_path / "big"),
-                              str(files)], capture_output=True, text=True, timeout=300)
+        wrapper = (
+            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", wrapper, sys.executable, "-c", code, str(tmp_path / "big"), str(files)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         rc, kb = out.stdout.split()[-2:]
         assert rc == "0", out.stderr[-2000:]
         peaks[files] = int(kb) / 1024

@@ -19,6 +19,9 @@ Public API
 - :mod:`~mtrec_lib.data.frames`: the column names (``user_id``, ``item_id``, ...) and the
   per-user ranking every module shares.
 
+Data that does not fit in memory (Parquet shards, streaming ``tf.data``) is not here but in
+:mod:`mtrec_lib.scale`, so that this layer never imports TensorFlow or pyarrow.
+
 Examples
 --------
 >>> import mtrec_lib as mt
@@ -29,7 +32,7 @@ Examples
 """
 from __future__ import annotations
 
-from . import frames, shards, validate
+from . import frames, validate
 from .cache import cache_dir
 from .census import CensusIncome, census_checksum, census_tasks, load_census_income
 from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens_100k, ratings_checksum
@@ -41,7 +44,6 @@ from .synthetic import make_correlated_tasks, sinusoid_parameters
 __all__ = [
     "validate",
     "frames",
-    "shards",
     "SimulatedLog",
     "simulate_shop",
     "simulate_social",

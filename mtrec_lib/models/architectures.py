@@ -91,7 +91,9 @@ def esmm_cvr_name(tasks: Mapping[str, str]) -> str:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"\W", "_", str(name))[:40]
+    # Layer names become TensorFlow scope names, which must be ASCII: a task such as "点击" is
+    # named by its index ("tower_0_") and keeps its own name only as an output key.
+    return re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:40]
 
 
 def _towers(reps, tasks, hp, prefix="tower_"):

@@ -1,8 +1,17 @@
 """``MultiTaskLearning``: the article's ``model.fit(data); model.evaluate(data)``, made real.
 
-The estimator follows scikit-learn conventions (the constructor only stores
-parameters, ``fit`` returns ``self``, ``get_params``/``set_params``) and speaks pandas:
-a DataFrame with feature and label columns goes in, DataFrames and dicts come out.
+The estimator is a scikit-learn ``BaseEstimator`` (the constructor only stores its keyword
+parameters, ``fit`` returns ``self``; ``get_params``, ``set_params``, ``clone``, ``repr``,
+``Pipeline`` and ``pickle`` work) and speaks pandas: a DataFrame with feature and label
+columns goes in, DataFrames and dicts come out.
+
+The fit path, for a reader who follows it: :meth:`MultiTaskLearning.fit` checks the frame
+and its labels, :mod:`mtrec_lib.models.features` decides how each column is encoded
+(and refuses or warns about features that leak a label),
+:func:`~mtrec_lib.models.architectures.build_network` builds the network and
+:mod:`mtrec_lib.models.training` trains it (``MultiTaskModel``, Adam). A
+``tf.data.Dataset`` takes the same set-up; :mod:`mtrec_lib.models.streaming` only converts
+its batches and runs the distributed loop.
 
 Examples
 --------
@@ -11,19 +20,21 @@ Examples
 >>> df = pd.DataFrame({"user_id": rng.integers(0, 20, 400), "price": rng.normal(size=400)})
 >>> df["click"] = (rng.random(400) < 0.5).astype(int)
 >>> df["purchase"] = df["click"] * (rng.random(400) < 0.3)
+>>> train, test = df.iloc[:300], df.iloc[300:]
 >>> model = MultiTaskLearning(tasks={"click": "binary", "purchase": "binary"},
 ...                           architecture="mmoe", seed=0)
->>> model = model.fit(df, epochs=1, verbose=0)
->>> list(model.predict(df).columns)
+>>> model = model.fit(train, epochs=1, verbose=0)
+>>> list(model.predict(test).columns)
 ['click', 'purchase']
->>> sorted(model.evaluate(df))
+>>> sorted(model.evaluate(test))
 ['click_auc', 'click_logloss', 'purchase_auc', 'purchase_logloss']
->>> model = model.partial_fit(df.sample(100, random_state=0))   # warm start: one more pass on new rows
+>>> model = model.partial_fit(test.sample(50, random_state=0))   # warm start: one more pass on new rows
 >>> len(model.history_["loss"])
 2
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -36,26 +47,44 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
+from mtrec_lib import metrics
 from mtrec_lib.data.cache import atomic_write_bytes, sha256_file
 from mtrec_lib.data.validate import check_binary, check_choice, check_frame, check_numeric, check_positive_int
 from mtrec_lib.models.architectures import (ARCHITECTURES, DEFAULT_HYPERPARAMETERS, POSITION_INPUT, build_network,
                                             esmm_cvr_name)
-from mtrec_lib.models.features import FeatureSpec, make_dataset
+from mtrec_lib.models.features import FeatureSpec, check_label_leaks, make_dataset
 
-__all__ = ["MultiTaskLearning", "TASK_TYPES"]
+__all__ = ["MultiTaskLearning", "TASK_TYPES", "check_fitted"]
 
 TASK_TYPES = ("binary", "regression")
-_CORE_PARAMS = ("tasks", "architecture", "features", "loss_weights", "seed", "gradient")
-#: The shallow position tower's parameters and their defaults (off unless position_feature is set).
-_POSITION_PARAMS = {"position_feature": None, "position_tasks": None, "position_dropout": 0.1}
+_D = DEFAULT_HYPERPARAMETERS  # the one definition of the hyperparameters' defaults
 _FITTED = object()  # "the fitted model's position column", as a default argument
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
 _OPTIMIZER_FILE = "optimizer.npz"  # optimiser state (Adam's step count and moments), for partial_fit
-# Several optimiser steps per compiled call: trims Keras' per-step Python overhead, which
-# is a large share of a 2-3 ms step on two cores. Progress bars update every this many steps.
-_STEPS_PER_EXECUTION = 16
+_ROWS_FILE = "train_rows.npy"  # hashes of the training rows, for evaluate's warning
+# evaluate warns when more than this share of its rows were training rows.
+_TRAIN_ROWS_WARN = 0.5
+# The log loss clips probabilities to [eps, 1 - eps]; float32 outputs reach 1.0 exactly, and
+# this eps keeps the numbers the book has always reported.
+_LOGLOSS_EPS = 1e-7
+
+
+def check_fitted(estimator: Any) -> None:
+    """Raise scikit-learn's ``NotFittedError`` (a ``ValueError``) unless ``estimator`` has ``model_``.
+
+    Examples
+    --------
+    >>> check_fitted(MultiTaskLearning())
+    Traceback (most recent call last):
+    ...
+    sklearn.exceptions.NotFittedError: This MultiTaskLearning is not fitted yet: call fit first, e.g. model.fit(train_df).
+    """
+    check_is_fitted(estimator, "model_",
+                    msg="This %(name)s is not fitted yet: call fit first, e.g. model.fit(train_df).")
 
 
 def _jsonable(v):
@@ -70,7 +99,21 @@ def _jsonable(v):
     return v
 
 
-class MultiTaskLearning:
+def _row_hashes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One 64-bit hash per row of ``df[columns]`` (the index ignored), to recognise training rows."""
+    return pd.util.hash_pandas_object(df[columns], index=False).to_numpy()
+
+
+def _auc_or_nan(y: np.ndarray, p: np.ndarray, name: str) -> float:
+    """:func:`mtrec_lib.metrics.auc`, or NaN with a warning when the labels hold one class."""
+    if len(np.unique(y)) < 2:
+        warnings.warn(f"AUC of {name!r} is undefined: its labels hold one class only; returning NaN.",
+                      stacklevel=3)
+        return float("nan")
+    return metrics.auc(y, p)
+
+
+class MultiTaskLearning(BaseEstimator):
     """Multi-task recommender: several prediction tasks learned by one Keras network.
 
     Parameters
@@ -83,9 +126,15 @@ class MultiTaskLearning:
         ``"single_task"``, ``"shared_bottom"``, ``"omoe"``, ``"mmoe"``, ``"cgc"``,
         ``"ple"`` or ``"esmm"`` (see :mod:`mtrec_lib.models.architectures`).
     features : list of str, optional
-        Feature columns. ``None``: every column that is not a task label. Columns whose
-        name ends ``_id`` and non-numeric columns are embedded (unseen values fall in an
-        out-of-vocabulary bucket); numeric columns are standardised inside the model.
+        Feature columns. ``None``: every column that is not a task label, nor one of the
+        shipped data's label columns (``click``, ``purchase``, ``purchase_30d``) or time
+        columns (``timestamp``, ``day``): see :data:`~mtrec_lib.models.features.LABEL_COLUMNS`
+        and :data:`~mtrec_lib.models.features.TIME_COLUMNS` (a model on the day index does
+        not generalise to later days). Columns whose name ends ``_id`` and non-numeric
+        columns are embedded (unseen values fall in an out-of-vocabulary bucket); numeric
+        columns are standardised inside the model. Before training, a feature that copies a
+        binary label is refused and one that gives it away warns
+        (:func:`~mtrec_lib.models.features.check_label_leaks`).
     loss_weights : None, dict, "uncertainty", "gradnorm" or "dwa"
         How task losses are weighted (see :mod:`mtrec_lib.models.losses`): fixed weights,
         learned uncertainty weights, GradNorm, or Dynamic Weight Average.
@@ -128,8 +177,11 @@ class MultiTaskLearning:
         Share of training rows whose position is replaced by "unknown" (a learned logit
         of its own), as the paper does for 10% of examples so that the model does not
         lean on the position too much.
-    **hyperparameters
-        Any key of :data:`~mtrec_lib.models.architectures.DEFAULT_HYPERPARAMETERS`, e.g.
+    embedding_dim, num_experts, expert_units, num_specific_experts, num_shared_experts, num_levels, \
+bottom_units, tower_units, dropout, l2_embedding, learning_rate, batch_size, epochs, patience, monitor, \
+gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
+        Network and training hyperparameters, keyword arguments whose defaults and
+        meanings are :data:`~mtrec_lib.models.architectures.DEFAULT_HYPERPARAMETERS`, e.g.
         ``num_experts=4, expert_units=16, tower_units=(8,), embedding_dim=8,
         batch_size=512, epochs=5, learning_rate=3e-3, patience=2, monitor="val_loss"``.
         ``patience`` and ``monitor`` set early stopping when ``fit`` gets
@@ -156,13 +208,30 @@ class MultiTaskLearning:
         ``partial_fit`` since.
     n_fit_calls_ : int
         Calls that trained the current weights: 1 after ``fit``, one more per ``partial_fit``.
+    train_rows_ : ndarray of uint64
+        Hashes of the training rows (feature and label columns): ``evaluate`` warns when
+        most of its rows are among them. Empty after ``fit(tf.data.Dataset)``.
+
+    Notes
+    -----
+    A fitted estimator pickles (``pickle.dumps``) through :meth:`save` and :meth:`load`:
+    the pickle holds the saved folder's files, so both ways give identical predictions.
     """
 
     def __init__(self, tasks: Mapping[str, str] | None = None, architecture: str = "mmoe",
                  features: list[str] | None = None, loss_weights: Any = None, seed: int = 0,
                  gradient: str = "sum", *, position_feature: str | None = None,
                  position_tasks: tuple[str, ...] | None = None, position_dropout: float = 0.1,
-                 **hyperparameters: Any) -> None:
+                 embedding_dim: int = _D["embedding_dim"], num_experts: int = _D["num_experts"],
+                 expert_units: Any = _D["expert_units"], num_specific_experts: int = _D["num_specific_experts"],
+                 num_shared_experts: int = _D["num_shared_experts"], num_levels: int = _D["num_levels"],
+                 bottom_units: Any = _D["bottom_units"], tower_units: Any = _D["tower_units"],
+                 dropout: float = _D["dropout"], l2_embedding: float = _D["l2_embedding"],
+                 learning_rate: float = _D["learning_rate"], batch_size: int = _D["batch_size"],
+                 epochs: int = _D["epochs"], patience: int = _D["patience"], monitor: str = _D["monitor"],
+                 gradnorm_alpha: float = _D["gradnorm_alpha"], gradnorm_lr: float = _D["gradnorm_lr"],
+                 dwa_temperature: float = _D["dwa_temperature"], gradient_cosine: bool = _D["gradient_cosine"],
+                 deterministic: bool = _D["deterministic"]) -> None:
         self.tasks = tasks
         self.architecture = architecture
         self.features = features
@@ -172,35 +241,28 @@ class MultiTaskLearning:
         self.position_feature = position_feature
         self.position_tasks = position_tasks
         self.position_dropout = position_dropout
-        self._hyper_names = list(hyperparameters)
-        for k, v in hyperparameters.items():
-            setattr(self, k, v)
+        self.embedding_dim = embedding_dim
+        self.num_experts = num_experts
+        self.expert_units = expert_units
+        self.num_specific_experts = num_specific_experts
+        self.num_shared_experts = num_shared_experts
+        self.num_levels = num_levels
+        self.bottom_units = bottom_units
+        self.tower_units = tower_units
+        self.dropout = dropout
+        self.l2_embedding = l2_embedding
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.monitor = monitor
+        self.gradnorm_alpha = gradnorm_alpha
+        self.gradnorm_lr = gradnorm_lr
+        self.dwa_temperature = dwa_temperature
+        self.gradient_cosine = gradient_cosine
+        self.deterministic = deterministic
 
     # ------------------------------------------------------------------ params
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters, hyperparameters included (defaults filled in)."""
-        params = {k: getattr(self, k) for k in _CORE_PARAMS}
-        for k, default in _POSITION_PARAMS.items():
-            params[k] = getattr(self, k, default)
-        for k, default in DEFAULT_HYPERPARAMETERS.items():
-            params[k] = getattr(self, k, default)
-        for k in self._hyper_names:  # unknown names too, so fit can report them
-            params[k] = getattr(self, k)
-        return params
-
-    def set_params(self, **params: Any) -> MultiTaskLearning:
-        """Set parameters (scikit-learn convention); returns ``self``."""
-        for k, v in params.items():
-            if k not in _CORE_PARAMS and k not in _POSITION_PARAMS and k not in self._hyper_names:
-                self._hyper_names.append(k)
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        changed = {k: v for k, v in self.get_params().items()
-                   if k in _CORE_PARAMS or {**_POSITION_PARAMS, **DEFAULT_HYPERPARAMETERS}.get(k, object()) != v}
-        return f"MultiTaskLearning({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
-
     def _task_dict(self) -> dict[str, str]:
         tasks = {"click": "binary", "purchase": "binary"} if self.tasks is None else self.tasks
         if isinstance(tasks, str) or not isinstance(tasks, Mapping) or not tasks:
@@ -212,12 +274,7 @@ class MultiTaskLearning:
         return dict(tasks)
 
     def _hyperparameters(self) -> dict[str, Any]:
-        params = self.get_params()
-        unknown = [k for k in self._hyper_names if k not in DEFAULT_HYPERPARAMETERS]
-        if unknown:
-            raise ValueError(f"unknown hyperparameter {unknown[0]!r}; known ones: "
-                             f"{sorted(DEFAULT_HYPERPARAMETERS)}.")
-        hp = {k: params[k] for k in DEFAULT_HYPERPARAMETERS}
+        hp = {k: getattr(self, k) for k in DEFAULT_HYPERPARAMETERS}
         for k in ("embedding_dim", "num_experts", "num_levels", "batch_size", "epochs"):
             check_positive_int(hp[k], k)
         for k in ("num_specific_experts", "num_shared_experts"):
@@ -229,22 +286,31 @@ class MultiTaskLearning:
         return hp
 
     # --------------------------------------------------------------- checking
-    def _check_labels(self, df: pd.DataFrame, name: str, tasks: Mapping[str, str]) -> None:
-        check_frame(df, name, required=list(tasks))
-        for t, ty in tasks.items():
-            if ty == "binary":
-                check_binary(df, name, t)
-            else:
+    def _check_input(self, df: Any, name: str, tasks: Mapping[str, str] | None) -> None:
+        """The frame (and, given ``tasks``, its labels): checked once per call, before any work."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}. "
+                            "Wrap your data with pd.DataFrame(...).")
+        check_frame(df, name, required=list(tasks or []))
+        for t, ty in (tasks or {}).items():
+            if ty != "binary":
                 check_numeric(df, name, t)
-
-    def _check_esmm(self, df: pd.DataFrame, name: str, tasks: Mapping[str, str]) -> None:
-        first, second = list(tasks)
-        bad = int(((df[second] > 0) & (df[first] <= 0)).sum())
-        if bad:
-            raise ValueError(
-                f"{name}: column {second!r} is 1 in {bad} row(s) where {first!r} is 0. ESMM models "
-                f"{second!r} as happening after {first!r} (pCTCVR = pCTR x pCVR); fix the labels or "
-                "use another architecture.")
+                continue
+            text = df[t][pd.to_numeric(df[t], errors="coerce").isna() & df[t].notna()]
+            if len(text):  # "yes"/"no": pd.to_numeric cannot help, a mapping does
+                values = sorted(map(str, pd.unique(df[t].dropna())))[:2]
+                raise ValueError(f"{name}: column {t!r} is a binary label and must hold 0 and 1, found text "
+                                 f"such as {text.iloc[0]!r}. Map it to numbers, e.g. df[{t!r}] = "
+                                 f"df[{t!r}].map({{{values[0]!r}: 1, {values[-1]!r}: 0}}) (1 = the event happened).")
+            check_binary(df, name, t)
+        if tasks is not None and self.architecture == "esmm":
+            first, second = list(tasks)
+            bad = int(((df[second] > 0) & (df[first] <= 0)).sum())
+            if bad:
+                raise ValueError(
+                    f"{name}: column {second!r} is 1 in {bad} row(s) where {first!r} is 0. ESMM models "
+                    f"{second!r} as happening after {first!r} (pCTCVR = pCTR x pCVR); fix the labels or "
+                    "use another architecture.")
 
     def _validate_setup(self) -> tuple[dict[str, str], dict[str, Any]]:
         tasks = self._task_dict()
@@ -335,42 +401,72 @@ class MultiTaskLearning:
                              "0-based positions.")
         return v.astype(np.int64).reshape(-1, 1)
 
-    def _training_model(self, core, tasks: Mapping[str, str], info: Mapping[str, Any], hp: Mapping[str, Any]):
-        """Loss weighting and the training model around ``core``: one set-up for fit, load and streaming."""
+    def _training_model(self, trained, tasks: Mapping[str, str], info: Mapping[str, Any], hp: Mapping[str, Any]):
+        """Loss weighting and the training model around ``trained``: one set-up for fit (frames and
+        datasets) and load."""
         from mtrec_lib.models.losses import make_weighting
         from mtrec_lib.models.training import MultiTaskModel
 
         weighting = make_weighting(self.loss_weights, list(tasks), list(tasks.values()), hp["gradnorm_alpha"],
                                    hp["gradnorm_lr"], hp["dwa_temperature"])
-        return MultiTaskModel(core, tasks, weighting, shared_layer=info["shared_layer"],
+        return MultiTaskModel(trained, tasks, weighting, shared_layer=info["shared_layer"],
                               loss_outputs=info["loss_outputs"], gradient=self.gradient,
                               gradient_cosine=bool(hp["gradient_cosine"]), seed=int(self.seed))
 
-    def _prepare(self, df, name, tasks, labels: bool, with_position: bool | None = None,
-                 position_col: Any = _FITTED):
-        """Input arrays (and labels) of ``df``.
+    def _inputs(self, df: pd.DataFrame, name: str, spec: FeatureSpec, tasks: Mapping[str, str] | None,
+                with_position: bool | None = None, position_col: Any = _FITTED):
+        """Input arrays (and labels, given ``tasks``) of a frame checked by :meth:`_check_input`.
 
         With a position tower (``position_col``: its column or None; default: the fitted one) the
-        position is read in training (``labels=True``) and with ``with_position``;
+        position is read in training (``tasks`` given) and with ``with_position``;
         otherwise the tower gets position 1 (bias 0), so serving needs no position column
         and the position-free outputs cannot depend on it."""
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}. "
-                            "Wrap your data with pd.DataFrame(...).")
-        check_frame(df, name, allow_empty=False)
-        if labels:
-            self._check_labels(df, name, tasks)
-            if self.architecture == "esmm":
-                self._check_esmm(df, name, tasks)
-        arrays = self.feature_spec_.to_arrays(df, name)
+        arrays = spec.to_arrays(df, name)
         if position_col is _FITTED:
             position_col = (getattr(self, "network_info_", {}).get("position") or {}).get("feature")
         if position_col is not None:
-            read = labels if with_position is None else with_position
+            read = tasks is not None if with_position is None else with_position
             arrays[POSITION_INPUT] = (self._positions(df, name, position_col) if read
                                       else np.ones((len(df), 1), dtype=np.int64))
-        y = {t: df[t].to_numpy(dtype=np.float32) for t in tasks} if labels else None
+        y = None if tasks is None else {t: df[t].to_numpy(dtype=np.float32) for t in tasks}
         return arrays, y
+
+    def _build(self, spec: FeatureSpec, arrays, tasks: dict[str, str], hp: dict[str, Any], *,
+               position: Mapping[str, Any] | None = None, strategy: Any = None, whole: bool = False):
+        """Seed, network and compiled training model: the one set-up of ``fit`` for frames and datasets.
+
+        ``whole``: train the whole network, lookups included (a stream cannot be preprocessed
+        once up front as a frame is); otherwise only its core.
+        """
+        import keras
+        import tensorflow as tf
+
+        from mtrec_lib.models.training import compile_model
+
+        keras.utils.set_random_seed(int(self.seed))
+        if hp["deterministic"]:
+            tf.config.experimental.enable_op_determinism()
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            network, info = build_network(self.architecture, tasks, spec, arrays, hp, position=position)
+            model = self._training_model(network if whole else network.get_layer("core"), tasks, info, hp)
+            compile_model(model, hp["learning_rate"])
+        return network, info, model
+
+    def _fitted(self, tasks, spec, network, info, model, history: Mapping[str, Any], seconds: float,
+                rows: np.ndarray) -> MultiTaskLearning:
+        """Store what a fit learnt (the fitted attributes): the last step of every fit."""
+        self.tasks_ = tasks
+        self.feature_spec_ = spec
+        self.network_ = network
+        self.network_info_ = info
+        self.model_ = model
+        self.history_ = _extend_history({}, history)
+        self.fit_seconds_ = seconds
+        self.n_fit_calls_ = 1
+        self.n_features_in_ = len(spec.columns)
+        self.feature_names_in_ = np.asarray(spec.columns, dtype=object)
+        self.train_rows_ = np.unique(rows)
+        return self
 
     # -------------------------------------------------------------------- fit
     def fit(self, data: pd.DataFrame, y: pd.DataFrame | None = None, *, epochs: int | None = None,
@@ -412,69 +508,76 @@ class MultiTaskLearning:
         """
         import tensorflow as tf
 
-        if isinstance(data, tf.data.Dataset):
-            if y is not None or validation_data is not None:
-                raise ValueError("fit(dataset): labels travel inside the dataset as (features, labels); "
-                                 "y and validation_data are for DataFrames. Evaluate on a held-out frame instead.")
-            if self.position_feature is not None:
-                raise ValueError("position_feature (the position tower) works with a DataFrame only; "
-                                 "fit(tf.data.Dataset) does not support it yet. Train on a DataFrame, or set "
-                                 "position_feature=None.")
-            if summary is None:
-                raise ValueError("fit(dataset) needs summary=: a frame of the feature columns with the data's "
-                                 "vocabularies and moments, e.g. ShardSet.summary_frame().")
-            from mtrec_lib.models.streaming import fit_dataset
-
-            return fit_dataset(self, data, summary=summary, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                               strategy=strategy, verbose=verbose, callbacks=callbacks)
-        if summary is not None or steps_per_epoch is not None or strategy is not None:
-            raise ValueError("summary, steps_per_epoch and strategy apply to fit(tf.data.Dataset) only; "
-                             "a DataFrame is trained in memory.")
         tasks, hp = self._validate_setup()
-        if y is not None:
-            if not isinstance(y, pd.DataFrame) or not isinstance(data, pd.DataFrame) or len(y) != len(data):
-                raise ValueError("fit(data, y): y must be a DataFrame of label columns with as many rows as data.")
-            data = pd.concat([data.reset_index(drop=True), y.reset_index(drop=True)], axis=1)
         epochs = hp["epochs"] if epochs is None else check_positive_int(epochs, "epochs")
-        return self._fit_frame(data, "fit(data)", tasks, hp, epochs=epochs, validation_data=validation_data,
-                               verbose=verbose, callbacks=callbacks, batch_size=int(hp["batch_size"]),
-                               shuffle_seed=int(self.seed))
+        if isinstance(data, pd.DataFrame) or not (isinstance(data, tf.data.Dataset) or callable(data)):
+            if summary is not None or steps_per_epoch is not None or strategy is not None:
+                raise ValueError("summary, steps_per_epoch and strategy apply to fit(tf.data.Dataset) only; "
+                                 "a DataFrame is trained in memory.")
+            if y is not None:
+                if not isinstance(y, pd.DataFrame) or not isinstance(data, pd.DataFrame) or len(y) != len(data):
+                    raise ValueError("fit(data, y): y must be a DataFrame of label columns with as many rows as "
+                                     "data.")
+                data = pd.concat([data.reset_index(drop=True), y.reset_index(drop=True)], axis=1)
+            return self._fit_frame(data, "fit(data)", tasks, hp, epochs=epochs, validation_data=validation_data,
+                                   verbose=verbose, callbacks=callbacks, batch_size=int(hp["batch_size"]),
+                                   shuffle_seed=int(self.seed))
+        # A stream: the same set-up on ``summary``; streaming converts the batches and, under a
+        # strategy, runs the training loop.
+        if y is not None or validation_data is not None:
+            raise ValueError("fit(dataset): labels travel inside the dataset as (features, labels); "
+                             "y and validation_data are for DataFrames. Evaluate on a held-out frame instead.")
+        if self.position_feature is not None:
+            raise ValueError("position_feature (the position tower) works with a DataFrame only; "
+                             "fit(tf.data.Dataset) does not support it yet. Train on a DataFrame, or set "
+                             "position_feature=None.")
+        if not isinstance(summary, pd.DataFrame) or summary.empty:
+            raise ValueError("fit(dataset) needs summary=: a non-empty frame of the feature columns with the "
+                             "vocabularies and value ranges of the training data (e.g. ShardSet.summary_frame(), "
+                             "or a sample of rows).")
+        if strategy is not None and self.loss_weights in ("gradnorm", "dwa"):
+            raise ValueError(f"loss_weights={self.loss_weights!r} updates its weights from the losses each "
+                             "replica sees, which a tf.distribute strategy does not synchronise; use None, a dict "
+                             "or 'uncertainty'.")
+        from mtrec_lib.models import streaming
+
+        summary = summary.drop(columns=[t for t in tasks if t in summary.columns])
+        spec = FeatureSpec.infer(summary, self.features, exclude=list(tasks))
+        network, info, model = self._build(spec, spec.to_arrays(summary, "summary"), tasks, hp, strategy=strategy,
+                                           whole=True)
+        start = time.perf_counter()
+        history = streaming.train_on_dataset(model, data, spec, list(tasks), epochs=epochs,
+                                             steps_per_epoch=steps_per_epoch, strategy=strategy, verbose=verbose,
+                                             callbacks=callbacks)
+        return self._fitted(tasks, spec, network, info, model, history, time.perf_counter() - start,
+                            rows=np.zeros(0, dtype=np.uint64))
 
     def _fit_frame(self, data, name: str, tasks: dict[str, str], hp: dict[str, Any], *, epochs: int,
                    validation_data, verbose, callbacks, batch_size: int, shuffle_seed: int) -> MultiTaskLearning:
         """Build a new network and train it on a DataFrame: ``fit`` and the first ``partial_fit``."""
         import keras
-        import tensorflow as tf
 
-        if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"{name}: expected a pandas DataFrame, got {type(data).__name__}. "
-                            "Wrap your data with pd.DataFrame(...).")
-        check_frame(data, name)
-        self._check_labels(data, name, tasks)
-
-        keras.utils.set_random_seed(int(self.seed))
-        if hp["deterministic"]:
-            tf.config.experimental.enable_op_determinism()
+        self._check_input(data, name, tasks)
         col = self.position_feature
-        self.feature_spec_ = FeatureSpec.infer(data, self.features, exclude=[*tasks, *([col] if col else [])])
-        arrays, labels = self._prepare(data, name, tasks, labels=True, position_col=col)
+        spec = FeatureSpec.infer(data, self.features, exclude=[*tasks, *([col] if col else [])])
+        arrays, labels = self._inputs(data, name, spec, tasks, position_col=col)  # checks the features
+        check_label_leaks(data, spec, tasks, name)
+        val = None
+        if validation_data is not None:
+            self._check_input(validation_data, "fit(validation_data)", tasks)
+            val = self._inputs(validation_data, "fit(validation_data)", spec, tasks, position_col=col)
         position = None
         if col is not None:
             position = {"tasks": self._position_tasks(tasks), "max_position": int(arrays[POSITION_INPUT].max()),
                         "dropout": float(self.position_dropout), "seed": int(self.seed)}
-        network, info = build_network(self.architecture, tasks, self.feature_spec_, arrays, hp, position=position)
+        network, info, model = self._build(spec, arrays, tasks, hp, position=position)
         if col is not None:
             info["position"]["feature"] = col
         # Lookups and scaling run once here, not in every training step; the saved network
         # still carries them (network = preprocess -> core).
-        preprocess, core = network.get_layer("preprocess"), network.get_layer("core")
-        val = None
-        if validation_data is not None:
-            v_arrays, v_labels = self._prepare(validation_data, "fit(validation_data)", tasks, labels=True,
-                                               position_col=col)
-            val = _frame_dataset(preprocess, v_arrays, v_labels, max(batch_size, 4096))
-        model = self._training_model(core, tasks, info, hp)
-        _compile(model, hp)
+        preprocess = network.get_layer("preprocess")
+        if val is not None:
+            val = _frame_dataset(preprocess, *val, max(batch_size, 4096))
         train = _frame_dataset(preprocess, arrays, labels, batch_size, shuffle=True, seed=shuffle_seed)
         cbs = list(callbacks or [])
         if val is not None and hp["patience"]:
@@ -483,16 +586,8 @@ class MultiTaskLearning:
         start = time.perf_counter()
         history = model.fit(train, epochs=epochs, validation_data=val, verbose=verbose, callbacks=cbs,
                             shuffle=False)  # make_dataset already shuffles, seeded
-        self.fit_seconds_ = time.perf_counter() - start
-        self.model_ = model
-        self.network_ = network
-        self.network_info_ = info
-        self.tasks_ = tasks
-        self.history_ = _extend_history({}, history.history)
-        self.n_fit_calls_ = 1
-        self.n_features_in_ = len(self.feature_spec_.columns)
-        self.feature_names_in_ = np.asarray(self.feature_spec_.columns, dtype=object)
-        return self
+        return self._fitted(tasks, spec, network, info, model, history.history, time.perf_counter() - start,
+                            rows=_row_hashes(data, [*spec.columns, *tasks]))
 
     # ------------------------------------------------------------ partial_fit
     def partial_fit(self, data: pd.DataFrame, epochs: int = 1, batch_size: int | None = None,
@@ -578,13 +673,13 @@ class MultiTaskLearning:
             raise ValueError("partial_fit: this model was trained under a tf.distribute strategy, which "
                              "partial_fit does not use. Save it and load it (model.save(path); "
                              "MultiTaskLearning.load(path)) to continue training in one process.")
-        hp = self._hyperparameters()
-        arrays, labels = self._prepare(data, name, self.tasks_, labels=True)
+        self._check_input(data, name, self.tasks_)
+        arrays, labels = self._inputs(data, name, self.feature_spec_, self.tasks_)
         # fit(DataFrame) and load() train the core on preprocessed inputs; fit(dataset) trains
         # the whole network (lookups included) on raw ones.
         preprocess = None if model.network is self.network_ else self.network_.get_layer("preprocess")
         calls = int(getattr(self, "n_fit_calls_", 1))
-        train = _frame_dataset(preprocess, arrays, labels, batch_size or int(hp["batch_size"]), shuffle=True,
+        train = _frame_dataset(preprocess, arrays, labels, batch_size or int(self.batch_size), shuffle=True,
                                seed=int(self.seed) + calls if seed is None else seed)
         start = time.perf_counter()
         history = model.fit(train, epochs=epochs, verbose=verbose, callbacks=list(callbacks or []),
@@ -592,19 +687,18 @@ class MultiTaskLearning:
         self.fit_seconds_ = float(getattr(self, "fit_seconds_", 0.0)) + time.perf_counter() - start
         self.history_ = _extend_history(getattr(self, "history_", {}), history.history)
         self.n_fit_calls_ = calls + 1
+        rows = _row_hashes(data, [*self.feature_spec_.columns, *self.tasks_])
+        self.train_rows_ = np.union1d(getattr(self, "train_rows_", np.zeros(0, dtype=np.uint64)), rows)
         return self
 
     # ---------------------------------------------------------------- predict
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError("this MultiTaskLearning is not fitted yet; call fit(data) first.")
-
     def _raw_predict(self, df: pd.DataFrame, name: str, with_position: bool = False) -> dict[str, np.ndarray]:
-        self._check_fitted()
+        check_fitted(self)
         if with_position and not self.network_info_.get("position"):
             raise ValueError(f"{name}: with_position=True needs a model fitted with a position tower "
                              "(position_feature='<column>'); this one has none.")
-        arrays, _ = self._prepare(df, name, self.tasks_, labels=False, with_position=with_position)
+        self._check_input(df, name, None)
+        arrays, _ = self._inputs(df, name, self.feature_spec_, None, with_position=with_position)
         return _run_chunks(self.network_, arrays)
 
     def predict(self, data: pd.DataFrame, with_position: bool = False) -> pd.DataFrame:
@@ -636,7 +730,7 @@ class MultiTaskLearning:
         >>> list(bias.columns), bias.index[[0, -1]].tolist(), float(bias.loc[1, "click"])
         (['click'], [1, 10], 0.0)
         """
-        self._check_fitted()
+        check_fitted(self)
         pos = self.network_info_.get("position")
         if not pos:
             raise ValueError("position_bias(): this model has no position tower; fit it with "
@@ -656,12 +750,12 @@ class MultiTaskLearning:
         a PLE level (default: the last one, which feeds the towers; inner levels also
         have a ``"shared"`` gate).
         """
-        self._check_fitted()
+        check_fitted(self)
         gates = self.network_info_["gates"]
         if not gates:
             raise ValueError(f"architecture {self.architecture!r} has no gates; gate weights exist for "
                              "'omoe', 'mmoe', 'cgc' and 'ple'.")
-        n_levels = int(self._hyperparameters()["num_levels"]) if self.architecture == "ple" else 1
+        n_levels = int(self.num_levels) if self.architecture == "ple" else 1
         if level is None or level in (-1, n_levels - 1):
             keys = [k for k in gates if k.count("/") == 1]
         else:
@@ -673,34 +767,40 @@ class MultiTaskLearning:
 
     # --------------------------------------------------------------- evaluate
     def evaluate(self, data: pd.DataFrame, with_position: bool = False) -> dict[str, float]:
-        """Metrics on labelled rows (``with_position``: as in :meth:`predict`).
+        """Metrics on labelled rows (``with_position``: as in :meth:`predict`), by :mod:`mtrec_lib.metrics`.
 
         Binary tasks: ``<task>_auc`` and ``<task>_logloss``; regression tasks:
         ``<task>_rmse`` and ``<task>_mae``. ESMM adds ``<second>_given_<first>_auc``,
         the pCVR AUC on the clicked rows (the ESMM paper's CVR metric). An AUC is NaN
-        (with a warning) when the labels hold one class only.
+        (with a warning naming the task) when the labels hold one class only. Evaluating
+        on the rows the model was trained on (more than half of ``data``) warns: those
+        numbers flatter the model; use a held-out split.
         """
-        self._check_fitted()
-        if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"evaluate(data): expected a pandas DataFrame, got {type(data).__name__}.")
-        check_frame(data, "evaluate(data)")
-        self._check_labels(data, "evaluate(data)", self.tasks_)
+        check_fitted(self)
+        self._check_input(data, "evaluate(data)", self.tasks_)
+        rows = getattr(self, "train_rows_", np.zeros(0, dtype=np.uint64))
+        if len(rows):
+            seen = float(np.isin(_row_hashes(data, [*self.feature_spec_.columns, *self.tasks_]), rows).mean())
+            if seen > _TRAIN_ROWS_WARN:
+                warnings.warn(f"evaluating on the training rows ({seen:.0%} of the rows passed to evaluate were "
+                              "used to fit this model), so the metrics flatter it; use a held-out split, e.g. "
+                              "mt.data.split(..., method='temporal').", UserWarning, stacklevel=2)
         pred = self.predict(data, with_position=with_position)
         res: dict[str, float] = {}
         for t, ty in self.tasks_.items():
             y, p = data[t].to_numpy(dtype=float), pred[t].to_numpy()
             if ty == "binary":
-                res[f"{t}_auc"] = _auc(y, p, t)
-                res[f"{t}_logloss"] = _logloss(y, p)
+                res[f"{t}_auc"] = _auc_or_nan(y, p, t)
+                res[f"{t}_logloss"] = metrics.logloss(y, p, eps=_LOGLOSS_EPS)
             else:
-                res[f"{t}_rmse"] = float(np.sqrt(np.mean((y - p) ** 2)))
-                res[f"{t}_mae"] = float(np.mean(np.abs(y - p)))
+                res[f"{t}_rmse"] = metrics.rmse(y, p)
+                res[f"{t}_mae"] = metrics.mae(y, p)
         if self.architecture == "esmm":
             first, second = list(self.tasks_)
             cvr = esmm_cvr_name(self.tasks_)
             clicked = data[first].to_numpy() > 0
-            res[f"{cvr}_auc"] = _auc(data.loc[clicked, second].to_numpy(dtype=float),
-                                     pred.loc[clicked, cvr].to_numpy(), cvr)
+            res[f"{cvr}_auc"] = _auc_or_nan(data.loc[clicked, second].to_numpy(dtype=float),
+                                            pred.loc[clicked, cvr].to_numpy(), cvr)
         return res
 
     def score(self, data: pd.DataFrame) -> float:
@@ -711,22 +811,22 @@ class MultiTaskLearning:
 
     def count_params(self) -> int:
         """Trainable parameters of the network."""
-        self._check_fitted()
+        check_fitted(self)
         return int(sum(np.prod(v.shape) for v in self.network_.trainable_weights))
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike) -> None:
         """Save to the folder ``path``: ``model.keras`` (network with its preprocessing),
-        ``estimator.json`` (parameters, feature spec, loss-weighting state, history) and
+        ``estimator.json`` (parameters, feature spec, loss-weighting state, history),
         ``optimizer.npz`` (the optimisers' state, so that a loaded model can ``partial_fit``
-        on exactly as the saved one would).
+        on exactly as the saved one would) and ``train_rows.npy`` (hashes of the training rows).
 
         Each file is written to a temporary name and renamed into place, and
-        ``estimator.json``, written last, records the SHA-256 of the other two: a save
+        ``estimator.json``, written last, records the SHA-256 of the others: a save
         that was interrupted, or a folder that mixes files of two saves, fails to load with
         an error instead of loading a network with the wrong metadata.
         """
-        self._check_fitted()
+        check_fitted(self)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         # Keras insists on the .keras suffix, so the temporary name keeps it.
@@ -739,13 +839,18 @@ class MultiTaskLearning:
             Path(tmp).unlink(missing_ok=True)
         checksums = {_MODEL_FILE: sha256_file(path / _MODEL_FILE)}
         state = _optimizer_state(self.model_)
-        if state:
+        arrays = {_OPTIMIZER_FILE: state or None, _ROWS_FILE: getattr(self, "train_rows_", None)}
+        for name, value in arrays.items():
+            if value is None:  # a model loaded from an older save has none; do not leave a stale file
+                (path / name).unlink(missing_ok=True)
+                continue
             buffer = io.BytesIO()
-            np.savez(buffer, **state)
-            atomic_write_bytes(path / _OPTIMIZER_FILE, buffer.getvalue())
-            checksums[_OPTIMIZER_FILE] = sha256_file(path / _OPTIMIZER_FILE)
-        else:  # a model loaded from an older save has none; do not leave a stale file behind
-            (path / _OPTIMIZER_FILE).unlink(missing_ok=True)
+            if isinstance(value, dict):
+                np.savez(buffer, **value)
+            else:
+                np.save(buffer, value, allow_pickle=False)
+            atomic_write_bytes(path / name, buffer.getvalue())
+            checksums[name] = sha256_file(path / name)
         meta = {
             "format": "mtrec_lib.MultiTaskLearning/1",
             "params": _jsonable(self.get_params()),
@@ -758,66 +863,89 @@ class MultiTaskLearning:
             "n_fit_calls_": getattr(self, "n_fit_calls_", 1),
             "sha256": checksums,
         }
-        atomic_write_bytes(path / _META_FILE, json.dumps(meta, indent=2).encode("utf-8"))
+        atomic_write_bytes(path / _META_FILE, json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultiTaskLearning:
         """Load an estimator written by :meth:`save`; predictions are identical.
 
         The training model is compiled with the saved optimiser state, so ``partial_fit``
-        continues as it would have on the saved estimator.
+        continues as it would have on the saved estimator. A folder with a missing,
+        unreadable or changed file raises ``ValueError`` naming the file.
         """
         import keras
 
         from mtrec_lib.models import layers as _layers  # noqa: F401  (registers custom layers)
+        from mtrec_lib.models.training import compile_model
 
         path = Path(path)
-        if not (path / _META_FILE).exists() or not (path / _MODEL_FILE).exists():
-            raise ValueError(f"{path} does not hold a saved MultiTaskLearning ({_MODEL_FILE} and "
-                             f"{_META_FILE}); save one with model.save(path).")
-        meta = json.loads((path / _META_FILE).read_text())
+
+        def incomplete(name: str, problem: str) -> ValueError:
+            return ValueError(f"{path / name}: {problem}. {path} is not a complete saved MultiTaskLearning "
+                              "(an interrupted save, files of two saves in one folder, or an edited file); save "
+                              "the model again with model.save(path).")
+
+        for name in (_META_FILE, _MODEL_FILE):
+            if not (path / name).exists():
+                raise incomplete(name, "missing")
+        try:
+            meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
+            params = dict(meta["params"])
+            stored = meta.get("sha256")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+            raise incomplete(_META_FILE, f"unreadable ({type(err).__name__}: {err})") from None
         # Saves since checksums were added list the files they wrote; older ones do not.
-        for name, expected in meta.get("sha256", {}).items():
+        for name, expected in (stored or {}).items():
             if not (path / name).exists() or sha256_file(path / name) != expected:
-                raise ValueError(f"{path / name}: {'missing' if not (path / name).exists() else 'changed'} since "
-                                 f"{_META_FILE} was written (an interrupted save, or files of two saves in one "
-                                 "folder). Save the model again.")
-        params = meta["params"]
-        if isinstance(params.get("tasks"), Mapping):
-            params["tasks"] = dict(params["tasks"])
-        for k, default in DEFAULT_HYPERPARAMETERS.items():  # JSON turned tuples into lists
-            if isinstance(default, tuple) and isinstance(params.get(k), list):
-                params[k] = tuple(params[k])
-        if isinstance(params.get("position_tasks"), list):
-            params["position_tasks"] = tuple(params["position_tasks"])
-        est = cls(**params)
-        est.tasks_ = dict(meta["tasks_"])
-        est.feature_spec_ = FeatureSpec.from_dict(meta["feature_spec_"])
-        est.network_info_ = meta["network_info_"]
-        network = keras.saving.load_model(path / _MODEL_FILE)
+                raise incomplete(name, f"{'missing' if not (path / name).exists() else 'changed'} since "
+                                       f"{_META_FILE} was written")
+        for k, v in params.items():  # JSON turned tuples into lists
+            if isinstance(v, list) and (isinstance(_D.get(k), tuple) or k == "position_tasks"):
+                params[k] = tuple(v)
+        try:
+            est = cls(**params)
+            est.tasks_ = dict(meta["tasks_"])
+            est.feature_spec_ = FeatureSpec.from_dict(meta["feature_spec_"])
+            est.network_info_ = meta["network_info_"]
+            weighting_state, history = meta["weighting_state"], meta["history_"]
+            est.fit_seconds_ = meta["fit_seconds_"]
+        except (KeyError, TypeError) as err:
+            raise incomplete(_META_FILE, f"unreadable ({type(err).__name__}: {err})") from None
+        est.network_ = keras.saving.load_model(path / _MODEL_FILE)
         hp = est._hyperparameters()
-        est.network_ = network
-        est.model_ = est._training_model(network.get_layer("core"), est.tasks_, est.network_info_, hp)
-        est.model_.weighting.set_state(meta["weighting_state"])
-        stored = meta.get("sha256", {_OPTIMIZER_FILE: None} if (path / _OPTIMIZER_FILE).exists() else {})
-        if _OPTIMIZER_FILE in stored:  # absent in saves written before it was stored
-            _compile(est.model_, hp)
+        est.model_ = est._training_model(est.network_.get_layer("core"), est.tasks_, est.network_info_, hp)
+        est.model_.weighting.set_state(weighting_state)
+        if (stored is None and (path / _OPTIMIZER_FILE).exists()) or _OPTIMIZER_FILE in (stored or {}):
+            compile_model(est.model_, hp["learning_rate"])  # else (an old save): it predicts, partial_fit refuses
             with np.load(path / _OPTIMIZER_FILE, allow_pickle=False) as f:
                 _restore_optimizer_state(est.model_, dict(f), str(path / _OPTIMIZER_FILE))
-        est.history_ = meta["history_"]
-        est.fit_seconds_ = meta["fit_seconds_"]
+        est.history_ = history
         est.n_fit_calls_ = int(meta.get("n_fit_calls_", 1))
         est.n_features_in_ = len(est.feature_spec_.columns)
         est.feature_names_in_ = np.asarray(est.feature_spec_.columns, dtype=object)
+        rows = path / _ROWS_FILE
+        est.train_rows_ = np.load(rows, allow_pickle=False) if rows.exists() else np.zeros(0, dtype=np.uint64)
         return est
 
+    # --------------------------------------------------------------- pickle
+    def __getstate__(self) -> dict[str, Any]:
+        """Parameters, plus the files of :meth:`save` when fitted: one serialisation format."""
+        state = {k: v for k, v in self.__dict__.items() if not k.endswith("_")}
+        if hasattr(self, "model_"):
+            with tempfile.TemporaryDirectory() as tmp:
+                self.save(tmp)
+                state["_saved_files"] = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
+        return state
 
-def _compile(model, hp: Mapping[str, Any]) -> None:
-    """Compile the training model: the one optimiser set-up of ``fit`` and ``load``."""
-    from mtrec_lib.models.training import FusedAdam
-
-    model.compile(optimizer=FusedAdam(float(hp["learning_rate"])), jit_compile=False,
-                  steps_per_execution=_STEPS_PER_EXECUTION)
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        state = dict(state)
+        files = state.pop("_saved_files", None)
+        if files is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, content in files.items():
+                    (Path(tmp) / name).write_bytes(content)
+                self.__dict__.update(type(self).load(tmp).__dict__)
+        self.__dict__.update(state)
 
 
 def _frame_dataset(preprocess, arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray] | None,
@@ -833,8 +961,6 @@ def _frame_dataset(preprocess, arrays: Mapping[str, np.ndarray], labels: Mapping
         if POSITION_INPUT in arrays:
             inputs[POSITION_INPUT] = arrays[POSITION_INPUT]
     return make_dataset(inputs, labels, batch_size, shuffle=shuffle, seed=seed)
-
-
 def _extend_history(history: Mapping[str, list], new: Mapping[str, Any]) -> dict[str, list[float]]:
     """``history`` followed by the epochs of ``new``; a key missing on one side is NaN there."""
     n_old = max((len(v) for v in history.values()), default=0)
@@ -894,16 +1020,3 @@ def _run_chunks(model, arrays: Mapping[str, np.ndarray], chunk: int = 32768) -> 
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _auc(y: np.ndarray, p: np.ndarray, name: str) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y)) < 2:
-        warnings.warn(f"AUC of {name!r} is undefined: its labels hold one class only; returning NaN.",
-                      stacklevel=3)
-        return float("nan")
-    return float(roc_auc_score(y, p))
-
-
-def _logloss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))

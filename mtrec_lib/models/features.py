@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,17 +37,68 @@ import keras
 import numpy as np
 import pandas as pd
 
+from mtrec_lib import metrics
 from mtrec_lib.data.validate import check_frame
 
 __all__ = ["FeatureSpec", "OffsetConcat", "build_preprocessor", "core_inputs", "embed_features", "make_dataset",
-           "NUMERIC_INPUT", "CATEGORICAL_INDEX"]
+           "NUMERIC_INPUT", "CATEGORICAL_INDEX", "LABEL_COLUMNS", "TIME_COLUMNS", "LabelLeakWarning",
+           "default_features", "check_label_leaks"]
 
 NUMERIC_INPUT = "numeric_features"
 
+#: Label columns of the shipped ``data/user_behavior.csv`` (and of ``mt.data.simulate_shop``):
+#: ``features=None`` never reads them, also when they are not tasks of the model
+#: (``purchase_30d`` is the future: reading it predicts ``purchase`` perfectly, and it does
+#: not exist yet for the rows one wants to predict).
+LABEL_COLUMNS = ("click", "purchase", "purchase_30d")
+#: Time columns of the shipped data that ``features=None`` leaves out: a model that reads the
+#: day index learns what happened on the training days, which does not generalise to later
+#: days (the rows one predicts), and a held-out split by time then measures a day it never saw.
+TIME_COLUMNS = ("timestamp", "day")
+
+# A single feature that ranks a binary label this well (or this badly) is suspicious.
+_LEAK_AUC = 0.99
+# Rows that the leak check scores at most (a seeded sample beyond): the check must stay cheap.
+_LEAK_ROWS = 50_000
+
+
+class LabelLeakWarning(UserWarning):
+    """A feature looks like (a copy of, or the future of) a task's label; see :func:`check_label_leaks`."""
+
+
+def default_features(columns: Iterable[str], tasks: Iterable[str]) -> list[str]:
+    """The feature columns ``features=None`` means: every column but the tasks, :data:`LABEL_COLUMNS`
+    and :data:`TIME_COLUMNS`.
+
+    Examples
+    --------
+    >>> default_features(["user_id", "day", "price", "click", "purchase_30d"], ["click"])
+    ['user_id', 'price']
+    """
+    skip = {*tasks, *LABEL_COLUMNS, *TIME_COLUMNS}
+    return [c for c in columns if c not in skip]
+
 
 def _safe_name(i: int, col: str) -> str:
-    # Keras input names end up in TF op names: keep them to [A-Za-z0-9_].
-    return f"cat_{i}_" + re.sub(r"\W", "_", str(col))[:40]
+    # Keras input names end up in TF op names: keep them to ASCII [A-Za-z0-9_].
+    return f"cat_{i}_" + re.sub(r"[^A-Za-z0-9_]", "_", str(col))[:40]
+
+
+def _check_stray_text(s: pd.Series, col: str, name: str) -> None:
+    """Refuse a text column that is numbers but for a few values (a typo that read_csv turned into text).
+
+    Embedded as a category, such a column would silently lose its order and scale.
+    """
+    values = s.dropna()
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = parsed.isna()
+    if len(values) and bad.any() and 1 - bad.mean() >= 0.9:
+        row = bad.index[np.argmax(bad.to_numpy())]
+        raise ValueError(
+            f"{name}: column {col!r} holds numbers except for {int(bad.sum())} value(s), e.g. "
+            f"{values[row]!r} in row {row!r}, so pandas read the whole column as text. Fix that value, or "
+            f"convert the column with df[{col!r}] = pd.to_numeric(df[{col!r}], errors='coerce') (the bad "
+            "values become NaN; fill or drop them).")
 
 
 def _is_numeric(s: pd.Series) -> bool:
@@ -79,13 +131,15 @@ class FeatureSpec:
     def infer(cls, df: pd.DataFrame, features: Iterable[str] | None, exclude: Iterable[str]) -> FeatureSpec:
         """Decide how each feature column is encoded.
 
-        ``features=None`` takes every column not in ``exclude`` (the task labels). A
-        column is categorical if its name ends with ``_id`` or its dtype is not numeric
-        (bool counts as numeric); otherwise numeric.
+        ``features=None`` takes every column not in ``exclude`` (the task labels), nor
+        in :data:`LABEL_COLUMNS` or :data:`TIME_COLUMNS` (see :func:`default_features`).
+        A column is categorical if its name ends with ``_id`` or its dtype is not numeric
+        (bool counts as numeric); otherwise numeric. A text column whose values are numbers
+        but for a few (at least 90% parse) is refused: that is a typo, not a category.
         """
         exclude = list(exclude)
         if features is None:
-            cols = [c for c in df.columns if c not in exclude]
+            cols = default_features(df.columns, exclude)
         else:
             if isinstance(features, str):
                 features = [features]
@@ -97,13 +151,16 @@ class FeatureSpec:
             check_frame(df, "fit(data)", required=cols, no_nan=[])
         if not cols:
             raise ValueError("fit(data): no feature columns left after removing the task labels "
-                             f"{exclude}. Add feature columns (e.g. user_id, item_id).")
+                             f"{exclude} and the shipped data's label and time columns {[*LABEL_COLUMNS, *TIME_COLUMNS]}. "
+                             "Add feature columns (e.g. user_id, item_id), or list them in features=[...].")
         spec = cls()
         for col in cols:
             s = df[col]
             if pd.api.types.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.PeriodDtype):
                 raise ValueError(f"fit(data): column {col!r} holds dates ({s.dtype}); convert it to "
                                  "numbers first, e.g. days since an origin, or drop it from features.")
+            if not str(col).endswith("_id") and not _is_numeric(s):
+                _check_stray_text(s, col, "fit(data)")
             if str(col).endswith("_id") or not _is_numeric(s):
                 kind = "int" if _is_integer_valued(s) else "string"
                 spec.inputs[col] = _safe_name(len(spec.categorical), col)
@@ -147,6 +204,80 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureSpec:
         return cls(**{k: (dict(v) if isinstance(v, Mapping) else list(v)) for k, v in d.items()})
+
+
+def check_label_leaks(df: pd.DataFrame, spec: FeatureSpec, tasks: Mapping[str, str], name: str = "fit(data)") -> None:
+    """Refuse or warn about features that give a binary task's label away, before training.
+
+    * A 0/1 feature equal to a label (or to ``1 - label``) in every row is a copy of it:
+      ``ValueError``. Nothing can be learnt from such a model, so refusing costs nothing.
+    * A 0/1 feature *implied by* or *implying* a label in every row (``purchase`` = 1 only
+      where ``click`` = 1; ``purchase_30d`` = 1 wherever ``purchase`` = 1), beyond what
+      chance explains, and any feature that alone ranks a label with AUC >= 0.99 or <= 0.01
+      (:func:`mtrec_lib.metrics.auc` on the training rows; a categorical column scores each
+      row by its category's label mean): :class:`LabelLeakWarning`. A warning, not an
+      error, because a strong honest feature can do that too, and the reader may know it.
+
+    Categorical columns with more than one category per 20 rows are not scored (their
+    category means would memorise the labels of the few rows of each category).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> df = pd.DataFrame({"price": [1.0, 2.0, 3.0, 4.0], "bought": [0, 0, 1, 1], "paid": [0, 0, 1, 1]})
+    >>> spec = FeatureSpec.infer(df, ["price"], exclude=["bought"])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_label_leaks(df, spec, {"bought": "binary"})
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    fit(data): feature 'price' looks like a label of task 'bought': alone it predicts the label almost perfectly (single-feature AUC 1.000 on the training rows)...
+    >>> check_label_leaks(df, FeatureSpec.infer(df, ["paid"], exclude=["bought"]), {"bought": "binary"})
+    Traceback (most recent call last):
+    ...
+    ValueError: fit(data): feature 'paid' is a copy of task 'bought''s label (equal in every row, or its complement): the model would read its own answer. Drop it: pass features=[...] without it, or df.drop(columns=['paid']).
+    """
+    if len(df) > _LEAK_ROWS:
+        df = df.iloc[np.sort(np.random.default_rng(0).choice(len(df), _LEAK_ROWS, replace=False))]
+    fix = "Drop it: pass features=[...] without it, or df.drop(columns=[{col!r}])."
+    for task, kind in tasks.items():
+        y = df[task].to_numpy(dtype=float)
+        if kind != "binary" or y.min() == y.max():
+            continue
+        for col in spec.columns:
+            s = df[col]
+            v, why = (s.to_numpy(dtype=float), "") if col in spec.numeric else (None, "")
+            if v is not None and np.isin(v, (0.0, 1.0)).all() and v.min() != v.max():
+                if (v == y).all() or (v == 1 - y).all():
+                    raise ValueError(f"{name}: feature {col!r} is a copy of task {task!r}'s label (equal in every "
+                                     "row, or its complement): the model would read its own answer. "
+                                     + fix.format(col=col))
+                why = _implication(v, y, col, task)
+            if v is None:
+                codes, uniques = pd.factorize(s.astype(str))
+                if len(uniques) > len(df) / 20:
+                    continue
+                v = (np.bincount(codes, weights=y) / np.bincount(codes))[codes]
+            score = metrics.auc(y, v)
+            if why or score >= _LEAK_AUC or score <= 1 - _LEAK_AUC:
+                warnings.warn(f"{name}: feature {col!r} looks like a label of task {task!r}: "
+                              f"{why or 'alone it predicts the label almost perfectly'} (single-feature AUC "
+                              f"{score:.3f} on the training rows). If it is another label, or recorded after the "
+                              "outcome, the model will not have it when it predicts and its scores flatter it. "
+                              + fix.format(col=col), LabelLeakWarning, stacklevel=4)
+
+
+def _implication(v: np.ndarray, y: np.ndarray, col: str, task: str) -> str:
+    """Why 0/1 feature ``v`` and label ``y`` imply one another in every row, or "" (chance explains it).
+
+    An implication ``a = 1 => b = 1`` over ``n`` rows with ``a = 1`` happens by chance with
+    probability about ``mean(b) ** n``; below one in a million it is no accident.
+    """
+    for a, b, text in ((y, v, f"{col!r} is 1 in every row where {task!r} is 1"),
+                       (v, y, f"{task!r} is 1 in every row where {col!r} is 1")):
+        on = a == 1
+        if (b[on] == 1).all() and b.mean() < 1 and b.mean() ** on.sum() < 1e-6:
+            return text
+    return ""
 
 
 def _is_integer_valued(s: pd.Series) -> bool:

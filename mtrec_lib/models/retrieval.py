@@ -52,72 +52,19 @@ import numpy as np
 import pandas as pd
 from keras import ops
 from scipy import sparse
+from sklearn.base import BaseEstimator
 
+from mtrec_lib.data.frames import ITEM, RATING, USER
 from mtrec_lib.data.validate import check_frame, check_positive_int
-from mtrec_lib.metrics import rmse
+from mtrec_lib.metrics import rmse, top_k_accuracy  # top_k_accuracy: re-exported, defined in metrics
+from mtrec_lib.models.estimator import check_fitted
 from mtrec_lib.models.layers import MLP, as_units
 
 __all__ = ["JointRetrievalRating", "TwoTowerRatingModel", "top_k_accuracy"]
 
-USER, ITEM, RATING = "user_id", "item_id", "rating"
 _PACKAGE = "mtrec_lib"
-_PARAMS = ("embedding_dim", "rating_units", "rating_weight", "retrieval_weight", "epochs",
-           "batch_size", "learning_rate", "optimizer", "logq_correction", "eval_batch_size",
-           "deterministic", "seed")
 _OPTIMIZERS = {"adagrad": keras.optimizers.Adagrad, "adam": keras.optimizers.Adam,
                "sgd": keras.optimizers.SGD}
-
-
-# ---------------------------------------------------------------------------
-# The metric
-# ---------------------------------------------------------------------------
-def top_k_accuracy(scores: np.ndarray, positives: np.ndarray, k: int = 100) -> float:
-    """Share of queries whose true candidate ranks in the top ``k`` of all candidates.
-
-    This is TFRS's ``FactorizedTopK`` (top-k categorical accuracy over the whole
-    catalogue): a query is a hit when fewer than ``k`` candidates score *strictly*
-    higher than its true candidate, so ties never count against the true candidate.
-
-    Parameters
-    ----------
-    scores : array of shape (n_queries, n_candidates)
-        Score of every candidate for every query.
-    positives : array of int, shape (n_queries,)
-        Column of each query's true candidate; ``-1`` means the true candidate is not
-        in the catalogue, which counts as a miss.
-    k : int, default 100
-
-    Returns
-    -------
-    float
-        Hits divided by ``n_queries``.
-
-    Examples
-    --------
-    >>> scores = np.array([[0.9, 0.5, 0.1],    # true item 1 ranks 2nd
-    ...                    [0.2, 0.3, 0.8],    # true item 0 ranks 3rd
-    ...                    [0.4, 0.4, 0.0]])   # true item 1 ties for 1st
-    >>> top_k_accuracy(scores, np.array([1, 0, 1]), k=2)
-    0.6666666666666666
-    """
-    scores = np.asarray(scores, dtype=float)
-    positives = np.asarray(positives).astype(np.int64, copy=False).ravel()
-    k = check_positive_int(k, "k")
-    if scores.ndim != 2 or scores.shape[0] != positives.shape[0]:
-        raise ValueError(f"scores must be (n_queries, n_candidates) with one row per positive; got "
-                         f"scores {scores.shape} and {positives.shape[0]} positives.")
-    if scores.shape[0] == 0:
-        raise ValueError("top_k_accuracy: no queries. Pass at least one row.")
-    if (positives >= scores.shape[1]).any() or (positives < -1).any():
-        raise ValueError("positives must be candidate columns in [0, n_candidates) or -1 (not in catalogue).")
-    return float(_hits(scores, positives, k).mean())
-
-
-def _hits(scores: np.ndarray, positives: np.ndarray, k: int) -> np.ndarray:
-    known = positives >= 0
-    pos_score = scores[np.arange(len(positives)), np.where(known, positives, 0)]
-    n_better = (scores > pos_score[:, None]).sum(axis=1)
-    return known & (n_better < k)
 
 
 # ---------------------------------------------------------------------------
@@ -254,13 +201,14 @@ def _as_float(value: Any, name: str, minimum: float = 0.0, strict: bool = False)
     return float(value)
 
 
-class JointRetrievalRating:
+class JointRetrievalRating(BaseEstimator):
     """Joint retrieval + rating recommender with shared user and item embeddings.
 
     A sibling of :class:`~mtrec_lib.models.MultiTaskLearning` for the classic
     "retrieval and ranking in one model" setting (TFRS multi-task tutorial). The
-    estimator follows scikit-learn conventions: the constructor only stores
-    parameters, :meth:`fit` returns ``self``.
+    estimator is a scikit-learn ``BaseEstimator``: the constructor only stores
+    parameters, :meth:`fit` returns ``self``; ``get_params``, ``set_params``, ``clone`` and
+    ``repr`` come with it.
 
     Parameters
     ----------
@@ -334,23 +282,6 @@ class JointRetrievalRating:
         self.deterministic = deterministic
         self.seed = seed
 
-    # ------------------------------------------------------------------ params
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in _PARAMS}
-
-    def set_params(self, **params: Any) -> JointRetrievalRating:
-        """Set constructor parameters; returns ``self``."""
-        for k, v in params.items():
-            if k not in _PARAMS:
-                raise ValueError(f"unknown parameter {k!r}; choose from {list(_PARAMS)}.")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"JointRetrievalRating({args})"
-
     def _validated(self) -> dict[str, Any]:
         p = self.get_params()
         p["embedding_dim"] = check_positive_int(p["embedding_dim"], "embedding_dim")
@@ -383,10 +314,6 @@ class JointRetrievalRating:
         """Embedding rows of each row's user and item; unknown ids -> 0 (OOV bucket)."""
         return (self.user_ids_.get_indexer(df[USER]) + 1).astype("int32"), \
             (self.item_ids_.get_indexer(df[ITEM]) + 1).astype("int32")
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("This JointRetrievalRating is not fitted yet; call fit(ratings) first.")
 
     # ------------------------------------------------------------------ fit
     def fit(self, ratings: pd.DataFrame, items: Iterable | pd.Series | None = None,
@@ -472,12 +399,12 @@ class JointRetrievalRating:
     # ------------------------------------------------------------------ embeddings
     def user_embeddings(self) -> np.ndarray:
         """User table, shape ``(n_users + 1, embedding_dim)``; row 0 is the OOV bucket."""
-        self._check_fitted()
+        check_fitted(self)
         return np.asarray(self.model_.user_embedding.embeddings, dtype="float32")
 
     def item_embeddings(self) -> np.ndarray:
         """Item table, shape ``(n_items + 1, embedding_dim)``; row 0 is the OOV bucket."""
-        self._check_fitted()
+        check_fitted(self)
         return np.asarray(self.model_.item_embedding.embeddings, dtype="float32")
 
     def _mask_seen(self, scores: np.ndarray, user_rows: np.ndarray, keep: np.ndarray | None = None) -> None:
@@ -499,7 +426,7 @@ class JointRetrievalRating:
         Unknown users or items use the OOV embedding instead of failing. Predictions
         are not clipped to the rating scale (TFRS does not clip either).
         """
-        self._check_fitted()
+        check_fitted(self)
         self._check(data, "predict_rating(data)", rating=False)
         u, i = self._index(data)
         step = check_positive_int(self.eval_batch_size, "eval_batch_size")
@@ -531,19 +458,20 @@ class JointRetrievalRating:
             ``{"top{k}_accuracy": ..., "rmse": ...}``. A test item outside the
             catalogue counts as a miss; RMSE is over the rows with a rating.
         """
-        self._check_fitted()
+        check_fitted(self)
         self._check(data, "evaluate(data)", rating=True)
         k = check_positive_int(k, "k")
         u, i = self._index(data)
-        hits = np.zeros(len(data), dtype=bool)
+        hits = 0
         step = check_positive_int(self.eval_batch_size, "eval_batch_size")
         for s in range(0, len(data), step):
             scores = self._scores(u[s:s + step])
             if exclude_seen:
                 self._mask_seen(scores, u[s:s + step], keep=i[s:s + step] - 1)
-            hits[s:s + step] = _hits(scores, i[s:s + step] - 1, k)
+            # The chunk's share of hits times its rows: its hit count (an integer, rounded back).
+            hits += round(top_k_accuracy(scores, i[s:s + step] - 1, k) * len(scores))
         rated = data[RATING].notna().to_numpy()
-        return {f"top{k}_accuracy": float(hits.mean()),
+        return {f"top{k}_accuracy": hits / len(data),
                 "rmse": rmse(data[RATING].to_numpy(dtype=float)[rated], self.predict_rating(data[rated]))}
 
     def recommend(self, user_ids: Iterable, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
@@ -563,7 +491,7 @@ class JointRetrievalRating:
             Columns ``user_id``, ``item_id``, ``score``, ``rank`` (1-based), ``n`` rows
             per user (fewer if the catalogue runs out), best first.
         """
-        self._check_fitted()
+        check_fitted(self)
         n = check_positive_int(n, "n")
         users = pd.Index(pd.unique(pd.Series(list(user_ids))))
         if len(users) == 0:

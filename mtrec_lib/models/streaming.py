@@ -1,28 +1,29 @@
 """Training the library's models from a ``tf.data.Dataset`` (streaming input).
 
-:meth:`mtrec_lib.models.MultiTaskLearning.fit` hands a dataset here. The model's
-preprocessing (vocabularies, means and variances) is adapted on ``summary``, a small frame
-with the data's vocabularies and moments (e.g. ``ShardSet.summary_frame()`` from
-:mod:`mtrec_lib.data.shards`), so the full data never has to be in memory. Under a
-``tf.distribute`` strategy the training loop is written out rather than calling
-``model.fit``: Keras 3.15 breaks there with dict inputs (keras-team/keras#20329) and with
-scalar logs across workers (tensorflow#72388). :mod:`mtrec_lib.distributed` builds on this
-module to train across processes.
+:meth:`mtrec_lib.models.MultiTaskLearning.fit` does the set-up for a dataset as for a frame
+(seed, feature spec, network, loss weighting, optimiser), adapting the preprocessing
+(vocabularies, means and variances) on ``summary``, a small frame with the data's
+vocabularies and moments (e.g. ``ShardSet.summary_frame()`` from :mod:`mtrec_lib.scale.shards`),
+so the full data never has to be in memory. This module holds only what is streaming's own:
+converting raw column batches to the network's inputs (:func:`model_inputs`) and training
+on them (:func:`train_on_dataset`). Under a ``tf.distribute`` strategy the training loop is
+written out rather than calling ``model.fit``: Keras 3.15 breaks there with dict inputs
+(keras-team/keras#20329) and with scalar logs across workers (tensorflow#72388).
+:mod:`mtrec_lib.scale.distributed` builds on this module to train across processes.
 """
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-__all__ = ["fit_dataset", "model_inputs"]
+from mtrec_lib.models.training import STEPS_PER_EXECUTION
 
-# Training steps per call of the compiled step function (fewer Python round trips).
-_STEPS_PER_CALL = 16
+__all__ = ["fit_dataset", "model_inputs", "train_on_dataset"]
 
 
 def model_inputs(spec, tasks: Sequence[str] | None = None) -> Callable:
@@ -74,54 +75,6 @@ def _check_dataset_columns(element_spec, spec, tasks: Sequence[str], where: str)
             raise KeyError(f"{where}: label column {t!r} is not in the dataset's labels (it has {sorted(y)}).")
 
 
-def _build(estimator, summary: pd.DataFrame, strategy):
-    """Validate the estimator's set-up and build network + training model (in ``strategy``'s scope)."""
-    import contextlib
-
-    import keras
-    import tensorflow as tf
-
-    from mtrec_lib.models.architectures import build_network
-    from mtrec_lib.models.features import FeatureSpec
-    tasks, hp = estimator._validate_setup()
-    if strategy is not None and estimator.loss_weights in ("gradnorm", "dwa"):
-        raise ValueError(f"loss_weights={estimator.loss_weights!r} updates its weights from the losses each "
-                         "replica sees, which a tf.distribute strategy does not synchronise; use None, a dict "
-                         "or 'uncertainty'.")
-    if not isinstance(summary, pd.DataFrame) or summary.empty:
-        raise ValueError("summary must be a non-empty DataFrame of feature columns with the vocabularies and "
-                         "value ranges of the training data (ShardSet.summary_frame(), or a sample of rows).")
-    keras.utils.set_random_seed(int(estimator.seed))
-    if hp["deterministic"]:
-        tf.config.experimental.enable_op_determinism()
-    summary = summary.drop(columns=[t for t in tasks if t in summary.columns])
-    spec = FeatureSpec.infer(summary, estimator.features, exclude=list(tasks))
-    arrays = spec.to_arrays(summary, "summary")
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
-        network, info = build_network(estimator.architecture, tasks, spec, arrays, hp)
-        # The whole network trains, lookups included: a stream cannot run them once up front
-        # as the DataFrame path does.
-        model = estimator._training_model(network, tasks, info, hp)
-        model.compile(optimizer=keras.optimizers.Adam(float(hp["learning_rate"])), jit_compile=False,
-                      steps_per_execution=_STEPS_PER_CALL)
-    return tasks, hp, spec, network, info, model
-
-
-def _finish(estimator, tasks, spec, network, info, model, history: dict, seconds: float):
-    estimator.feature_spec_ = spec
-    estimator.network_ = network
-    estimator.network_info_ = info
-    estimator.model_ = model
-    estimator.tasks_ = tasks
-    estimator.history_ = {k: [float(x) for x in v] for k, v in history.items()}
-    estimator.fit_seconds_ = seconds
-    estimator.n_fit_calls_ = 1
-    estimator.n_features_in_ = len(spec.columns)
-    estimator.feature_names_in_ = np.asarray(spec.columns, dtype=object)
-    return estimator
-
-
 def _distributed_loop(model, strategy, dist_dataset, epochs: int, steps_per_epoch: int, verbose) -> dict:
     """What ``model.fit`` does under a strategy, written out (see the note in :func:`fit_dataset`)."""
     import tensorflow as tf
@@ -141,7 +94,7 @@ def _distributed_loop(model, strategy, dist_dataset, epochs: int, steps_per_epoc
             m.reset_state()
         start, done = time.perf_counter(), 0
         while done < steps_per_epoch:
-            k = min(_STEPS_PER_CALL, steps_per_epoch - done)
+            k = min(STEPS_PER_EXECUTION, steps_per_epoch - done)
             run_steps(iterator, tf.constant(k, tf.int64))
             done += k
         model.weighting.end_epoch()
@@ -190,22 +143,15 @@ def fit_dataset(estimator, dataset, *, summary: pd.DataFrame, epochs: int | None
 
     Notes
     -----
+    This is ``estimator.fit(dataset, summary=..., ...)``: one set-up for frames and streams.
     Without a strategy this is ``keras.Model.fit`` on the stream. Under a strategy the
     training loop is written out (``strategy.run(model.train_step)`` inside a
     ``tf.function``), because Keras 3.15's ``fit`` under ``tf.distribute`` fails for
     models with dict inputs (keras-team/keras#20329) and, across workers, on scalar
     metrics (tensorflow/tensorflow#72388).
     """
-    from mtrec_lib.data.validate import check_positive_int
-
-    tasks, hp, spec, network, info, model = _build(estimator, summary, strategy)
-    epochs = hp["epochs"] if epochs is None else check_positive_int(epochs, "epochs")
-    to_inputs = model_inputs(spec, list(tasks))
-    start = time.perf_counter()
-    with _shard_errors_surface():
-        history = _fit(model, dataset, spec, tasks, to_inputs, epochs, steps_per_epoch, strategy, verbose,
-                       callbacks)
-    return _finish(estimator, tasks, spec, network, info, model, history, time.perf_counter() - start)
+    return estimator.fit(dataset, summary=summary, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         strategy=strategy, verbose=verbose, callbacks=callbacks)
 
 
 class _shard_errors_surface:
@@ -221,44 +167,51 @@ class _shard_errors_surface:
     def __exit__(self, typ, exc, tb):
         import tensorflow as tf
 
-        from mtrec_lib.data.shards import MissingShardError, ShardError
-
         if exc is None or not isinstance(exc, tf.errors.OpError):
             return False
-        found = re.search(r"\b(Missing)?ShardError: (.*?)(?:\n|$)", exc.message or "")
-        if found:
-            cls = MissingShardError if found.group(1) else ShardError
-            raise cls(found.group(2).rstrip(" .") + ".") from None
+        found = re.search(r"\b((?:Missing)?ShardError): (.*?)(?:\n|$)", exc.message or "")
+        # The shard reader raised it, so its module is loaded; looked up rather than imported,
+        # because the scale package builds on this module, not the other way round.
+        module = sys.modules.get("mtrec_lib.scale.shards") or sys.modules.get("mtrec_lib.data.shards")
+        if found and module is not None:
+            raise getattr(module, found.group(1))(found.group(2).rstrip(" .") + ".") from None
         return False
 
 
-def _fit(model, dataset, spec, tasks, to_inputs, epochs, steps_per_epoch, strategy, verbose, callbacks) -> dict:
+def train_on_dataset(model, dataset, spec, tasks: Sequence[str], *, epochs: int, steps_per_epoch: int | None = None,
+                     strategy=None, verbose: Any = 0, callbacks: list | None = None) -> dict[str, list[float]]:
+    """Train a compiled training model on raw column batches; returns the per-epoch logs.
+
+    ``dataset`` as in :func:`fit_dataset`; ``spec`` is the fitted
+    :class:`~mtrec_lib.models.features.FeatureSpec` that :func:`model_inputs` converts
+    batches with. Without ``strategy`` this is ``model.fit``; with one, the written-out loop.
+    """
     import tensorflow as tf
 
     from mtrec_lib.data.validate import check_positive_int
 
+    to_inputs = model_inputs(spec, list(tasks))
     if strategy is None:
         if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
             raise TypeError("fit_dataset(dataset): without a strategy, pass a tf.data.Dataset, not a function.")
         _check_dataset_columns(dataset.element_spec, spec, list(tasks), "fit_dataset(dataset)")
-        history = model.fit(dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE), epochs=epochs,
-                            steps_per_epoch=steps_per_epoch, verbose=verbose, callbacks=list(callbacks or []),
-                            shuffle=False)  # the stream shuffles itself
-        history = history.history
-    else:
-        if not callable(dataset) or isinstance(dataset, tf.data.Dataset):
-            raise TypeError("fit_dataset(dataset, strategy=...): pass a function input_context -> tf.data.Dataset, "
-                            "so that each worker reads its own part of the data.")
-        if steps_per_epoch is None:
-            raise ValueError("fit_dataset(strategy=...): give steps_per_epoch; every worker must take the same "
-                             "number of steps.")
-        steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
+        with _shard_errors_surface():
+            return model.fit(dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE), epochs=epochs,
+                             steps_per_epoch=steps_per_epoch, verbose=verbose, callbacks=list(callbacks or []),
+                             shuffle=False).history  # the stream shuffles itself
+    if not callable(dataset) or isinstance(dataset, tf.data.Dataset):
+        raise TypeError("fit_dataset(dataset, strategy=...): pass a function input_context -> tf.data.Dataset, "
+                        "so that each worker reads its own part of the data.")
+    if steps_per_epoch is None:
+        raise ValueError("fit_dataset(strategy=...): give steps_per_epoch; every worker must take the same "
+                         "number of steps.")
+    steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
 
-        def dataset_fn(ctx):
-            ds = dataset(ctx)
-            _check_dataset_columns(ds.element_spec, spec, list(tasks), "fit_dataset(dataset)")
-            return ds.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+    def dataset_fn(ctx):
+        ds = dataset(ctx)
+        _check_dataset_columns(ds.element_spec, spec, list(tasks), "fit_dataset(dataset)")
+        return ds.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE)
 
-        dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
-        history = _distributed_loop(model, strategy, dist_ds, epochs, steps_per_epoch, verbose)
-    return history
+    with _shard_errors_surface():
+        return _distributed_loop(model, strategy, strategy.distribute_datasets_from_function(dataset_fn), epochs,
+                                 steps_per_epoch, verbose)
