@@ -1,4 +1,5 @@
 """What every benchmark records beside its figures: the machine, the date and the command."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -32,8 +33,10 @@ def machine() -> str:
         mem_s = ""
     cpu = cpu_model()
     cpu_s = f", {cpu}" if cpu else ""
-    return (f"{platform.system()} {platform.machine()}{cpu_s}, {os.cpu_count()} cores{mem_s}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{platform.system()} {platform.machine()}{cpu_s}, {os.cpu_count()} cores{mem_s}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def machine_details() -> dict:
@@ -41,8 +44,14 @@ def machine_details() -> dict:
     import numpy as np
     import scipy
 
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__, "platform": platform.platform()}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def write_results(name: str, figures: dict) -> Path:

@@ -23,6 +23,7 @@ records how often p < 0.05 (nominal 5%).
 
 Writes benchmarks/results/ab_coverage.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def world() -> tuple:
     from mtrec_lib.data.shipped import _purchase_within
     from mtrec_lib.pipeline import RecommendationPipeline, ShopTruth, interactions
 
-    shop = mt.data.simulate_shop(n_users=1000, n_items=500, n_impressions=200_000, n_days=60,
-                                 ctr=0.08, cvr=0.12, seed=7)
+    shop = mt.data.simulate_shop(
+        n_users=1000, n_items=500, n_impressions=200_000, n_days=60, ctr=0.08, cvr=0.12, seed=7
+    )
     train = shop.data[shop.data["day"] < 30].copy()
     train["purchase_30d"] = _purchase_within(train, 30)
     truth = ShopTruth(shop)
@@ -57,9 +59,19 @@ def world() -> tuple:
     clicks = interactions(train)
     pipe = RecommendationPipeline(
         candidate_model=mt.cf.ItemTopN(k=100),
-        ranker=MultiTaskLearning(tasks={"click": "binary", "purchase_30d": "binary"}, architecture="mmoe",
-                                 embedding_dim=16, expert_units=(32,), tower_units=(16,), epochs=8, seed=0),
-        fusion={"click": 1.0, "purchase_30d": 1.0}, reranker=None, n_candidates=100, n=10,
+        ranker=MultiTaskLearning(
+            tasks={"click": "binary", "purchase_30d": "binary"},
+            architecture="mmoe",
+            embedding_dim=16,
+            expert_units=(32,),
+            tower_units=(16,),
+            epochs=8,
+            seed=0,
+        ),
+        fusion={"click": 1.0, "purchase_30d": 1.0},
+        reranker=None,
+        n_candidates=100,
+        n=10,
     ).fit(train)
     policies = {
         "popularity": mt.cf.Popularity().fit(clicks).recommend(users, n=10),
@@ -90,25 +102,63 @@ def main() -> None:
             for label, cov in (("plain", None), ("cuped", f"pre_{metric}")):
                 s = ex.ab_summary(res, metric, covariate=cov)
                 for t, r in s.iterrows():
-                    rows.append((metric, label, t, r["covers_truth"], r["ci_high"] - r["ci_low"],
-                                 r["p_value"] < 0.05, r["lift"], r["true_lift"], r["true_relative_lift"],
-                                 r.get("variance_reduction", 0.0), r["se"]))
+                    rows.append(
+                        (
+                            metric,
+                            label,
+                            t,
+                            r["covers_truth"],
+                            r["ci_high"] - r["ci_low"],
+                            r["p_value"] < 0.05,
+                            r["lift"],
+                            r["true_lift"],
+                            r["true_relative_lift"],
+                            r.get("variance_reduction", 0.0),
+                            r["se"],
+                        )
+                    )
     import pandas as pd
 
-    df = pd.DataFrame(rows, columns=["metric", "analysis", "treatment", "covers", "width", "significant",
-                                     "lift", "true_lift", "true_relative_lift", "variance_reduction", "se"])
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "metric",
+            "analysis",
+            "treatment",
+            "covers",
+            "width",
+            "significant",
+            "lift",
+            "true_lift",
+            "true_relative_lift",
+            "variance_reduction",
+            "se",
+        ],
+    )
     z = stats.norm.ppf(0.975)
-    figures: dict = {"experiments": n, "users": len(users), "buckets": len(policies), "n_days": 14, "pre_days": 14,
-                     "visit_rate": 0.3, "policies": list(policies), "control": "popularity", "ab": {}}
+    figures: dict = {
+        "experiments": n,
+        "users": len(users),
+        "buckets": len(policies),
+        "n_days": 14,
+        "pre_days": 14,
+        "visit_rate": 0.3,
+        "policies": list(policies),
+        "control": "popularity",
+        "ab": {},
+    }
     for (metric, analysis, t), g in df.groupby(["metric", "analysis", "treatment"], sort=False):
         cov = float(g["covers"].mean())
         # Power a normal test has for this true lift at the average standard error.
         planned = float(stats.norm.cdf(abs(g["true_lift"].iloc[0]) / g["se"].mean() - z))
         figures["ab"].setdefault(metric, {}).setdefault(analysis, {})[t] = {
-            "coverage": round(cov, 4), "coverage_se": round(binomial_se(cov, n), 4),
+            "coverage": round(cov, 4),
+            "coverage_se": round(binomial_se(cov, n), 4),
             "mean_ci_width": round(float(g["width"].mean()), 5),
-            "power": round(float(g["significant"].mean()), 4), "planned_power": round(planned, 4),
-            "mean_lift": round(float(g["lift"].mean()), 5), "true_lift": round(float(g["true_lift"].iloc[0]), 5),
+            "power": round(float(g["significant"].mean()), 4),
+            "planned_power": round(planned, 4),
+            "mean_lift": round(float(g["lift"].mean()), 5),
+            "true_lift": round(float(g["true_lift"].iloc[0]), 5),
             "true_relative_lift": round(float(g["true_relative_lift"].iloc[0]), 4),
             "mean_variance_reduction": round(float(g["variance_reduction"].mean()), 4),
         }
@@ -119,16 +169,27 @@ def main() -> None:
 
     aa = []
     for i in range(n):
-        res = ex.simulate_ab_test(shop, {"A": policies["popularity"], "A2": policies["popularity"]}, truth=truth,
-                                  users=users, n_days=14, pre_days=14, seed=10_000 + i)
+        res = ex.simulate_ab_test(
+            shop,
+            {"A": policies["popularity"], "A2": policies["popularity"]},
+            truth=truth,
+            users=users,
+            n_days=14,
+            pre_days=14,
+            seed=10_000 + i,
+        )
         for metric in METRICS:
             for label, cov in (("plain", None), ("cuped", f"pre_{metric}")):
                 r = ex.ab_summary(res, metric, covariate=cov).loc["A2"]
                 aa.append((metric, label, r["p_value"] < 0.05))
     aa_df = pd.DataFrame(aa, columns=["metric", "analysis", "reject"])
-    figures["aa"] = {f"{m}/{a}": {"false_positive_rate": round(float(g["reject"].mean()), 4),
-                                  "se": round(binomial_se(float(g["reject"].mean()), n), 4)}
-                     for (m, a), g in aa_df.groupby(["metric", "analysis"])}
+    figures["aa"] = {
+        f"{m}/{a}": {
+            "false_positive_rate": round(float(g["reject"].mean()), 4),
+            "se": round(binomial_se(float(g["reject"].mean()), n), 4),
+        }
+        for (m, a), g in aa_df.groupby(["metric", "analysis"])
+    }
     figures["setup_seconds"] = round(setup_seconds, 1)
     figures["seconds"] = round(time.perf_counter() - start, 1)
     path = write_results("ab_coverage", figures)

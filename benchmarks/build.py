@@ -6,6 +6,7 @@ Budgets (issue "Foundation"): cold build of the finished book under 10 minutes o
 cached rebuild with nothing changed under 30 s, each notebook under 120 s. Results go to
 benchmarks/results/build.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,14 @@ import build_book  # noqa: E402  (the one definition of the build command)
 
 def timed_build() -> float:
     start = time.perf_counter()
-    subprocess.run(build_book.command(), cwd=ROOT, env=build_book.environment(), check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(build_book.command(), cwd=ROOT, env=build_book.environment(), check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
 def notebook_seconds() -> dict[str, float]:
     with sqlite3.connect(BUILD / ".jupyter_cache" / "global.db") as con:
         rows = con.execute("SELECT uri, data FROM nbcache").fetchall()
-    return {Path(uri).relative_to(ROOT).as_posix(): round(json.loads(d)["execution_seconds"], 1)
-            for uri, d in rows}
+    return {Path(uri).relative_to(ROOT).as_posix(): round(json.loads(d)["execution_seconds"], 1) for uri, d in rows}
 
 
 def main() -> None:

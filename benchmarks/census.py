@@ -39,6 +39,7 @@ figures do not depend on what else the machine runs. ``--runs-file`` appends eac
 as a JSON line and skips fits already recorded with the same settings, so an interrupted run
 resumes. Writes ``benchmarks/results/census.json`` and prints rows for benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,92 +72,170 @@ ARCHITECTURES = {
 }
 
 # ---------------------------------------------------------------------------- published
-PAPER_SOURCE = ("Ma et al., KDD 2018 (doi:10.1145/3219819.3220007), section 6.3, Tables 1-2 (census groups 1 "
-                "and 2); figures as transcribed in a public Chinese translation of the paper found through the "
-                "code index (index id 58517126804; repository not named by the index), not checked against the "
-                "PDF")
+PAPER_SOURCE = (
+    "Ma et al., KDD 2018 (doi:10.1145/3219819.3220007), section 6.3, Tables 1-2 (census groups 1 "
+    "and 2); figures as transcribed in a public Chinese translation of the paper found through the "
+    "code index (index id 58517126804; repository not named by the index), not checked against the "
+    "PDF"
+)
 PUBLISHED = {
     "ma2018_paper": {
         "source": PAPER_SOURCE,
-        "protocol": ("199,523 training rows; test file split 1:1 at random into validation and test; education and "
-                     "marital status (group 2) / income and marital status (group 1) removed from the features; "
-                     "hyper-parameters (learning rate, training steps, experts, units; at most 2,048 hidden units "
-                     "per layer, experts x units for MMoE) tuned by a Gaussian-process tuner over thousands of "
-                     "trials on the main task's validation AUC; then 400 runs with random initialisation; reported: "
-                     "mean AUC over the 400 runs and the AUCs of the run with the best main-task AUC. Model sizes "
-                     "and epochs for census are not given."),
-        "label_correlation": {"group1": 0.1768, "group2": 0.2373,
-                              "note": "absolute Pearson correlation of the two labels over 10,000 random rows"},
+        "protocol": (
+            "199,523 training rows; test file split 1:1 at random into validation and test; education and "
+            "marital status (group 2) / income and marital status (group 1) removed from the features; "
+            "hyper-parameters (learning rate, training steps, experts, units; at most 2,048 hidden units "
+            "per layer, experts x units for MMoE) tuned by a Gaussian-process tuner over thousands of "
+            "trials on the main task's validation AUC; then 400 runs with random initialisation; reported: "
+            "mean AUC over the 400 runs and the AUCs of the run with the best main-task AUC. Model sizes "
+            "and epochs for census are not given."
+        ),
+        "label_correlation": {
+            "group1": 0.1768,
+            "group2": 0.2373,
+            "note": "absolute Pearson correlation of the two labels over 10,000 random rows",
+        },
         "group1": {  # income (main), marital status (never married)
-            "single_task": {"income_best": 0.9398, "income_mean": 0.9337, "marital_mean": 0.9933,
-                            "marital_at_best_income": 0.9922},
-            "shared_bottom": {"income_best": 0.9361, "income_mean": 0.9295, "marital_mean": 0.9915,
-                              "marital_at_best_income": 0.9921},
-            "l2_constrained": {"income_best": 0.9389, "income_mean": 0.9359, "marital_mean": 0.9922,
-                               "marital_at_best_income": 0.9918},
-            "cross_stitch": {"income_best": 0.9406, "income_mean": 0.9361, "marital_mean": 0.9917,
-                             "marital_at_best_income": 0.9922},
-            "tensor_factorization": {"income_best": 0.7460, "income_mean": 0.6765, "marital_mean": 0.8175,
-                                     "marital_at_best_income": 0.8412},
-            "omoe": {"income_best": 0.9387, "income_mean": 0.9319, "marital_mean": 0.9928,
-                     "marital_at_best_income": 0.9923},
-            "mmoe": {"income_best": 0.9410, "income_mean": 0.9359, "marital_mean": 0.9926,
-                     "marital_at_best_income": 0.9927},
+            "single_task": {
+                "income_best": 0.9398,
+                "income_mean": 0.9337,
+                "marital_mean": 0.9933,
+                "marital_at_best_income": 0.9922,
+            },
+            "shared_bottom": {
+                "income_best": 0.9361,
+                "income_mean": 0.9295,
+                "marital_mean": 0.9915,
+                "marital_at_best_income": 0.9921,
+            },
+            "l2_constrained": {
+                "income_best": 0.9389,
+                "income_mean": 0.9359,
+                "marital_mean": 0.9922,
+                "marital_at_best_income": 0.9918,
+            },
+            "cross_stitch": {
+                "income_best": 0.9406,
+                "income_mean": 0.9361,
+                "marital_mean": 0.9917,
+                "marital_at_best_income": 0.9922,
+            },
+            "tensor_factorization": {
+                "income_best": 0.7460,
+                "income_mean": 0.6765,
+                "marital_mean": 0.8175,
+                "marital_at_best_income": 0.8412,
+            },
+            "omoe": {
+                "income_best": 0.9387,
+                "income_mean": 0.9319,
+                "marital_mean": 0.9928,
+                "marital_at_best_income": 0.9923,
+            },
+            "mmoe": {
+                "income_best": 0.9410,
+                "income_mean": 0.9359,
+                "marital_mean": 0.9926,
+                "marital_at_best_income": 0.9927,
+            },
         },
         "group2": {  # education at least college (main), marital status (never married)
-            "single_task": {"education_best": 0.8843, "education_mean": 0.8792, "marital_mean": 0.9933,
-                            "marital_at_best_education": 0.9922},
-            "shared_bottom": {"education_best": 0.8836, "education_mean": 0.8813, "marital_mean": 0.9927,
-                              "marital_at_best_education": 0.9917},
-            "l2_constrained": {"education_best": 0.8855, "education_mean": 0.8823, "marital_mean": 0.9923,
-                               "marital_at_best_education": 0.9918},
-            "cross_stitch": {"education_best": 0.8855, "education_mean": 0.8819, "marital_mean": 0.9919,
-                             "marital_at_best_education": 0.9921},
-            "tensor_factorization": {"education_best": 0.7367, "education_mean": 0.7256, "marital_mean": 0.7453,
-                                     "marital_at_best_education": 0.7497},
-            "omoe": {"education_best": 0.8852, "education_mean": 0.8813, "marital_mean": 0.9915,
-                     "marital_at_best_education": 0.9912},
-            "mmoe": {"education_best": 0.8860, "education_mean": 0.8826, "marital_mean": 0.9932,
-                     "marital_at_best_education": 0.9924},
+            "single_task": {
+                "education_best": 0.8843,
+                "education_mean": 0.8792,
+                "marital_mean": 0.9933,
+                "marital_at_best_education": 0.9922,
+            },
+            "shared_bottom": {
+                "education_best": 0.8836,
+                "education_mean": 0.8813,
+                "marital_mean": 0.9927,
+                "marital_at_best_education": 0.9917,
+            },
+            "l2_constrained": {
+                "education_best": 0.8855,
+                "education_mean": 0.8823,
+                "marital_mean": 0.9923,
+                "marital_at_best_education": 0.9918,
+            },
+            "cross_stitch": {
+                "education_best": 0.8855,
+                "education_mean": 0.8819,
+                "marital_mean": 0.9919,
+                "marital_at_best_education": 0.9921,
+            },
+            "tensor_factorization": {
+                "education_best": 0.7367,
+                "education_mean": 0.7256,
+                "marital_mean": 0.7453,
+                "marital_at_best_education": 0.7497,
+            },
+            "omoe": {
+                "education_best": 0.8852,
+                "education_mean": 0.8813,
+                "marital_mean": 0.9915,
+                "marital_at_best_education": 0.9912,
+            },
+            "mmoe": {
+                "education_best": 0.8860,
+                "education_mean": 0.8826,
+                "marital_mean": 0.9932,
+                "marital_at_best_education": 0.9924,
+            },
         },
     },
     "paddlerec_mmoe": {
-        "source": ("PaddlePaddle/PaddleRec models/multitask/mmoe/README.md (commit 085f5a548ea6ecfbfba1c5f72068c83f8b04"
-                   "3198; also readme.md at 195ac5115abf3f9c527814edf443f73980a3c7f3)"),
-        "group1": {"mmoe": {"income_mean": 0.94465, "income_max": 0.94937, "marital_mean": 0.99324,
-                            "marital_max": 0.99419}},
-        "protocol": ("MMoE 8 experts x 16 units, towers 8, Adam lr 1e-3 (config.yaml / config_bigdata.yaml "
-                     "hyper_parameters), batch 32; the README says 400 epochs, config_bigdata.yaml 100. Input: "
-                     "one-hot categoricals, 499 features. Test = half of the test file (pandas sample, "
-                     "random_state=1; the validation half is not used). Mean and max are over the test AUCs "
-                     "measured after every epoch of one run (the legacy train script's auc_income_list), so "
-                     "'max' is the best epoch chosen on the test set. The current README's table gives only "
-                     "auc_marital 0.99 (batch 32, 100 epochs)."),
+        "source": (
+            "PaddlePaddle/PaddleRec models/multitask/mmoe/README.md (commit 085f5a548ea6ecfbfba1c5f72068c83f8b04"
+            "3198; also readme.md at 195ac5115abf3f9c527814edf443f73980a3c7f3)"
+        ),
+        "group1": {
+            "mmoe": {"income_mean": 0.94465, "income_max": 0.94937, "marital_mean": 0.99324, "marital_max": 0.99419}
+        },
+        "protocol": (
+            "MMoE 8 experts x 16 units, towers 8, Adam lr 1e-3 (config.yaml / config_bigdata.yaml "
+            "hyper_parameters), batch 32; the README says 400 epochs, config_bigdata.yaml 100. Input: "
+            "one-hot categoricals, 499 features. Test = half of the test file (pandas sample, "
+            "random_state=1; the validation half is not used). Mean and max are over the test AUCs "
+            "measured after every epoch of one run (the legacy train script's auc_income_list), so "
+            "'max' is the best epoch chosen on the test set. The current README's table gives only "
+            "auc_marital 0.99 (batch 32, 100 epochs)."
+        ),
     },
     "torch_rechub": {
-        "source": ("datawhalechina/torch-rechub examples/ranking/README.md (commit 1dcf493fbfe4f13f630e9fe098bf8c2c"
-                   "37685d70), script examples/ranking/run_census.py (commit 0d695c51288c9362d542f2732410c0806207d4a5)"),
-        "group1": {"shared_bottom": {"income": 0.9560, "marital": 0.9948},
-                   "mmoe": {"income": 0.9579, "marital": 0.9950},
-                   "ple_1_level": {"income": 0.9583, "marital": 0.9951},
-                   "ple_2_levels": {"income": 0.9593, "marital": 0.9950},
-                   "aitm": {"income": 0.9595, "marital": 0.9951}},
-        "label_mapping": ("The README's prose says income is the CTR task and marital status the CVR task, but "
-                          "run_census.py renames income -> cvr_label and marital status -> ctr_label; the table's "
-                          "'Census-Income(CVR)' column (0.956-0.960) is therefore income and '(CTR)' (0.995) is "
-                          "marital status, which the magnitudes confirm."),
-        "protocol": ("One run each (seed 2022), no spread reported. Embeddings of 4 per categorical column, "
-                     "MinMax-scaled numerics; MMoE 8 experts x 16, towers 8; shared-bottom bottom 117 units; PLE "
-                     "2 specific + 1 shared experts of 16; Adam lr 1e-3, weight decay 1e-4, batch 1024, up to "
-                     "100 epochs (the script's default is 1) with early stopping patience 30 on validation; the "
-                     "test file split 1:1 by train_test_split stratified by income, without a seed."),
+        "source": (
+            "datawhalechina/torch-rechub examples/ranking/README.md (commit 1dcf493fbfe4f13f630e9fe098bf8c2c"
+            "37685d70), script examples/ranking/run_census.py (commit 0d695c51288c9362d542f2732410c0806207d4a5)"
+        ),
+        "group1": {
+            "shared_bottom": {"income": 0.9560, "marital": 0.9948},
+            "mmoe": {"income": 0.9579, "marital": 0.9950},
+            "ple_1_level": {"income": 0.9583, "marital": 0.9951},
+            "ple_2_levels": {"income": 0.9593, "marital": 0.9950},
+            "aitm": {"income": 0.9595, "marital": 0.9951},
+        },
+        "label_mapping": (
+            "The README's prose says income is the CTR task and marital status the CVR task, but "
+            "run_census.py renames income -> cvr_label and marital status -> ctr_label; the table's "
+            "'Census-Income(CVR)' column (0.956-0.960) is therefore income and '(CTR)' (0.995) is "
+            "marital status, which the magnitudes confirm."
+        ),
+        "protocol": (
+            "One run each (seed 2022), no spread reported. Embeddings of 4 per categorical column, "
+            "MinMax-scaled numerics; MMoE 8 experts x 16, towers 8; shared-bottom bottom 117 units; PLE "
+            "2 specific + 1 shared experts of 16; Adam lr 1e-3, weight decay 1e-4, batch 1024, up to "
+            "100 epochs (the script's default is 1) with early stopping patience 30 on validation; the "
+            "test file split 1:1 by train_test_split stratified by income, without a seed."
+        ),
     },
     "drawbridge_keras_mmoe": {
         "source": "drawbridge/keras-mmoe census_income_demo.py (commit 5532ffb3ed6bccf4a0eae9d189fa0d661357425f)",
         "figures": None,
-        "protocol": ("Reports no AUCs (README is one line; the demo prints train/validation/test AUC per epoch). "
-                     "MMoE 8 experts x 4 units, towers 8, one-hot input, Adam defaults, batch 32, 100 epochs; "
-                     "test file split 1:1 with random_state=1."),
+        "protocol": (
+            "Reports no AUCs (README is one line; the demo prints train/validation/test AUC per epoch). "
+            "MMoE 8 experts x 4 units, towers 8, one-hot input, Adam defaults, batch 32, 100 epochs; "
+            "test file split 1:1 with random_state=1."
+        ),
     },
     "deepctr_example": {
         "source": "shenweichen/DeepCTR examples/run_mtl.py (commit 986636374bc5bc924840ba66892c72ff73e00a0e)",
@@ -191,14 +270,18 @@ def frames(group: int, drop: bool, train_rows: int | None):
             _DATA["halves"] = census.validation_test(seed=0)
         census, (val, test) = _DATA["census"], _DATA["halves"]
         train = census.train if not train_rows else census.train.sample(train_rows, random_state=0).sort_index()
-        _DATA[key] = tuple(mt.data.census_tasks(f, group=group, drop_near_duplicates=drop)
-                           for f in (train, val, test))
+        _DATA[key] = tuple(mt.data.census_tasks(f, group=group, drop_near_duplicates=drop) for f in (train, val, test))
     return _DATA[key]
 
 
 def hyperparameters(arch: str, lr: float, args_like: dict) -> dict:
-    return {**COMMON, **ARCHITECTURES[arch], "learning_rate": lr, "epochs": args_like["max_epochs"],
-            "patience": args_like["patience"]}
+    return {
+        **COMMON,
+        **ARCHITECTURES[arch],
+        "learning_rate": lr,
+        "epochs": args_like["max_epochs"],
+        "patience": args_like["patience"],
+    }
 
 
 def binary_metrics(model, frames: dict, tasks) -> dict:
@@ -228,10 +311,16 @@ def run_one(job: dict) -> dict:
     out.update(binary_metrics(model, {"val": val, "test": test}, tasks))
     hist = model.history_
     val_loss = hist.get("val_loss", [])
-    out.update({"params": int(model.count_params()), "epochs_run": len(hist.get("loss", [])),
-                "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
-                "fit_seconds": float(model.fit_seconds_), "wall_seconds": time.perf_counter() - wall,
-                "train_rows": len(train)})
+    out.update(
+        {
+            "params": int(model.count_params()),
+            "epochs_run": len(hist.get("loss", [])),
+            "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
+            "fit_seconds": float(model.fit_seconds_),
+            "wall_seconds": time.perf_counter() - wall,
+            "train_rows": len(train),
+        }
+    )
     return out
 
 
@@ -247,18 +336,21 @@ def run_jobs(jobs: list[dict], workers: int, done: dict, runs_file: Path | None)
     start = time.perf_counter()
     print(f"  {len(todo)} fits ({len(jobs) - len(todo)} already recorded), {workers} worker(s) ...", flush=True)
     # spawn: this process may already hold TensorFlow's thread pools, which a fork would copy
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         for i, r in enumerate(pool.map(run_one, todo), 1):
             done[_key(r)] = r
             tasks = GROUPS[r["group"]]
             elapsed = time.perf_counter() - start
-            print(f"  [{i}/{len(todo)}] group {r['group']} {r['arch']:<13} seed {r['seed']} lr {r['lr']:g}"
-                  f"{' drop' if r['drop'] else ''}: test AUC "
-                  + " / ".join(f"{r[f'test_auc_{t}']:.4f}" for t in tasks)
-                  + f", {r['params']:,} params, {r['epochs_run']} epochs, fit {r['fit_seconds']:.0f} s"
-                  f" (elapsed {elapsed / 60:.1f} min, ~{elapsed / i * (len(todo) - i) / 60:.1f} min left)",
-                  flush=True)
+            print(
+                f"  [{i}/{len(todo)}] group {r['group']} {r['arch']:<13} seed {r['seed']} lr {r['lr']:g}"
+                f"{' drop' if r['drop'] else ''}: test AUC "
+                + " / ".join(f"{r[f'test_auc_{t}']:.4f}" for t in tasks)
+                + f", {r['params']:,} params, {r['epochs_run']} epochs, fit {r['fit_seconds']:.0f} s"
+                f" (elapsed {elapsed / 60:.1f} min, ~{elapsed / i * (len(todo) - i) / 60:.1f} min left)",
+                flush=True,
+            )
             if runs_file is not None:
                 with runs_file.open("a") as fh:
                     fh.write(json.dumps(r) + "\n")
@@ -266,23 +358,43 @@ def run_jobs(jobs: list[dict], workers: int, done: dict, runs_file: Path | None)
 
 # ---------------------------------------------------------------------------- summaries
 def _stats(values: list[float]) -> dict:
-    return {"mean": round(statistics.fmean(values), 4),
-            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,
-            "per_seed": [round(v, 4) for v in values]}
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,
+        "per_seed": [round(v, 4) for v in values],
+    }
 
 
 def summarise(runs: list[dict], group: int, arch: str, seeds: list[int], lr: float, drop: bool = False) -> dict:
-    rows = sorted((r for r in runs if r["group"] == group and r["arch"] == arch and float(r["lr"]) == lr
-                   and bool(r["drop"]) == drop and r["seed"] in seeds), key=lambda r: r["seed"])
-    out = {"seeds": [r["seed"] for r in rows], "params": rows[0]["params"],
-           "hyperparameters": {k: (list(v) if isinstance(v, tuple) else v)
-                               for k, v in {**COMMON, **ARCHITECTURES[arch], "learning_rate": lr}.items()},
-           "epochs_run": [r["epochs_run"] for r in rows], "best_epoch": [r["best_epoch"] for r in rows],
-           "fit_seconds": [round(r["fit_seconds"], 1) for r in rows],
-           "fit_seconds_mean": round(statistics.fmean(r["fit_seconds"] for r in rows), 1)}
+    rows = sorted(
+        (
+            r
+            for r in runs
+            if r["group"] == group
+            and r["arch"] == arch
+            and float(r["lr"]) == lr
+            and bool(r["drop"]) == drop
+            and r["seed"] in seeds
+        ),
+        key=lambda r: r["seed"],
+    )
+    out = {
+        "seeds": [r["seed"] for r in rows],
+        "params": rows[0]["params"],
+        "hyperparameters": {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in {**COMMON, **ARCHITECTURES[arch], "learning_rate": lr}.items()
+        },
+        "epochs_run": [r["epochs_run"] for r in rows],
+        "best_epoch": [r["best_epoch"] for r in rows],
+        "fit_seconds": [round(r["fit_seconds"], 1) for r in rows],
+        "fit_seconds_mean": round(statistics.fmean(r["fit_seconds"] for r in rows), 1),
+    }
     for t in GROUPS[group]:
-        out[t] = {"test_auc": _stats([r[f"test_auc_{t}"] for r in rows]),
-                  "val_auc": _stats([r[f"val_auc_{t}"] for r in rows])}
+        out[t] = {
+            "test_auc": _stats([r[f"test_auc_{t}"] for r in rows]),
+            "val_auc": _stats([r[f"val_auc_{t}"] for r in rows]),
+        }
     return out
 
 
@@ -293,12 +405,18 @@ def spread(models: dict, group: int) -> dict:
         means = {a: m[t]["test_auc"]["mean"] for a, m in models.items()}
         sds = [m[t]["test_auc"]["sd"] for m in models.values() if m[t]["test_auc"]["sd"] is not None]
         best, worst = max(means, key=means.get), min(means, key=means.get)
-        out[t] = {"best": best, "worst": worst, "range_of_means": round(means[best] - means[worst], 4),
-                  "mean_seed_sd": round(statistics.fmean(sds), 4) if sds else None,
-                  "mmoe_minus_single_task": round(means["mmoe"] - means["single_task"], 4)
-                  if {"mmoe", "single_task"} <= means.keys() else None,
-                  "mmoe_minus_shared_bottom": round(means["mmoe"] - means["shared_bottom"], 4)
-                  if {"mmoe", "shared_bottom"} <= means.keys() else None}
+        out[t] = {
+            "best": best,
+            "worst": worst,
+            "range_of_means": round(means[best] - means[worst], 4),
+            "mean_seed_sd": round(statistics.fmean(sds), 4) if sds else None,
+            "mmoe_minus_single_task": round(means["mmoe"] - means["single_task"], 4)
+            if {"mmoe", "single_task"} <= means.keys()
+            else None,
+            "mmoe_minus_shared_bottom": round(means["mmoe"] - means["shared_bottom"], 4)
+            if {"mmoe", "shared_bottom"} <= means.keys()
+            else None,
+        }
     return out
 
 
@@ -309,11 +427,24 @@ def throughput(args, lr: float) -> dict:
 
     tasks = GROUPS[1]
     train, _, test = frames(1, False, args.train_rows)
-    sizes = {"num_experts": 8, "expert_units": 16, "tower_units": 8, "embedding_dim": COMMON["embedding_dim"],
-             "batch_size": COMMON["batch_size"], "learning_rate": lr, "l2_embedding": 1e-4,
-             "threads": args.threads}
-    out = {"group": 1, "sizes": sizes, "epochs": args.throughput_epochs, "rounds": args.rounds,
-           "train_rows": len(train), "test_rows": len(test)}
+    sizes = {
+        "num_experts": 8,
+        "expert_units": 16,
+        "tower_units": 8,
+        "embedding_dim": COMMON["embedding_dim"],
+        "batch_size": COMMON["batch_size"],
+        "learning_rate": lr,
+        "l2_embedding": 1e-4,
+        "threads": args.threads,
+    }
+    out = {
+        "group": 1,
+        "sizes": sizes,
+        "epochs": args.throughput_epochs,
+        "rounds": args.rounds,
+        "train_rows": len(train),
+        "test_rows": len(test),
+    }
     try:
         python = args.deepctr_python or mtp.deepctr_python()
         out["deepctr_env"] = mtp.deepctr_versions(python)
@@ -344,16 +475,19 @@ def throughput(args, lr: float) -> dict:
         return len(train) / statistics.median(run["epoch_seconds"][1:])
 
     ratios = [speed(a) / speed(b) for a, b in zip(ours, theirs)]
-    out.update({
-        "mtrec_examples_per_second": round(statistics.median(speed(r) for r in ours)),
-        "deepctr_examples_per_second": round(statistics.median(speed(r) for r in theirs)),
-        "throughput_ratio_median": round(statistics.median(ratios), 3),
-        "throughput_ratio_min": round(min(ratios), 3), "throughput_ratio_max": round(max(ratios), 3),
-        "throughput_ratio_per_round": [round(x, 3) for x in ratios],
-        "mtrec_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in ours],
-        "deepctr_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in theirs],
-    })
-    for side, runs in (("mtrec", ours), ("deepctr", theirs[:len(ours)])):
+    out.update(
+        {
+            "mtrec_examples_per_second": round(statistics.median(speed(r) for r in ours)),
+            "deepctr_examples_per_second": round(statistics.median(speed(r) for r in theirs)),
+            "throughput_ratio_median": round(statistics.median(ratios), 3),
+            "throughput_ratio_min": round(min(ratios), 3),
+            "throughput_ratio_max": round(max(ratios), 3),
+            "throughput_ratio_per_round": [round(x, 3) for x in ratios],
+            "mtrec_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in ours],
+            "deepctr_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in theirs],
+        }
+    )
+    for side, runs in (("mtrec", ours), ("deepctr", theirs[: len(ours)])):
         for t in tasks:
             out[f"{side}_{t}_auc"] = _stats([r[f"{t}_auc"] for r in runs])
     return out
@@ -388,10 +522,22 @@ def main() -> None:
 
     from _common import write_results
 
-    signature = json.dumps({"common": COMMON, "archs": ARCHITECTURES, "max_epochs": args.max_epochs,
-                            "patience": args.patience, "train_rows": args.train_rows}, sort_keys=True)
-    base = {"signature": signature, "max_epochs": args.max_epochs, "patience": args.patience,
-            "train_rows": args.train_rows}
+    signature = json.dumps(
+        {
+            "common": COMMON,
+            "archs": ARCHITECTURES,
+            "max_epochs": args.max_epochs,
+            "patience": args.patience,
+            "train_rows": args.train_rows,
+        },
+        sort_keys=True,
+    )
+    base = {
+        "signature": signature,
+        "max_epochs": args.max_epochs,
+        "patience": args.patience,
+        "train_rows": args.train_rows,
+    }
     done: dict = {}
     if args.runs_file is not None and args.runs_file.exists():
         for line in args.runs_file.read_text().splitlines():
@@ -403,39 +549,57 @@ def main() -> None:
 
     # 1. learning rate: MMoE, seed 0, per group, by the main task's validation AUC
     print(f"learning rate: MMoE, seed {args.seeds[0]}, grid {args.lr_grid} ...", flush=True)
-    lr_jobs = [{**base, "group": g, "arch": "mmoe", "seed": args.seeds[0], "lr": lr, "drop": False}
-               for g in args.groups for lr in args.lr_grid]
+    lr_jobs = [
+        {**base, "group": g, "arch": "mmoe", "seed": args.seeds[0], "lr": lr, "drop": False}
+        for g in args.groups
+        for lr in args.lr_grid
+    ]
     run_jobs(lr_jobs, args.workers, done, args.runs_file)
     chosen, lr_table = {}, {}
     for g in args.groups:
         main_task = GROUPS[g][0]
-        scores = {lr: done[_key(j)][f"val_auc_{main_task}"] for j in lr_jobs if j["group"] == g
-                  for lr in [j["lr"]]}
+        scores = {lr: done[_key(j)][f"val_auc_{main_task}"] for j in lr_jobs if j["group"] == g for lr in [j["lr"]]}
         chosen[g] = max(scores, key=scores.get)
-        lr_table[f"group{g}"] = {"validation_auc_" + main_task: {f"{k:g}": round(v, 4) for k, v in scores.items()},
-                                 "chosen": chosen[g]}
+        lr_table[f"group{g}"] = {
+            "validation_auc_" + main_task: {f"{k:g}": round(v, 4) for k, v in scores.items()},
+            "chosen": chosen[g],
+        }
         print(f"  group {g}: validation AUC of {main_task} {lr_table[f'group{g}']} -> lr {chosen[g]:g}", flush=True)
 
     # 2. every architecture, every seed (seed-major, so an interrupted run holds whole seeds)
     print("architectures ...", flush=True)
-    jobs = [{**base, "group": g, "arch": a, "seed": s, "lr": chosen[g], "drop": False}
-            for s in args.seeds for g in args.groups for a in args.archs]
+    jobs = [
+        {**base, "group": g, "arch": a, "seed": s, "lr": chosen[g], "drop": False}
+        for s in args.seeds
+        for g in args.groups
+        for a in args.archs
+    ]
     if not args.no_near_duplicates:  # 3. side result: MMoE without the label-restating columns
-        jobs += [{**base, "group": g, "arch": "mmoe", "seed": s, "lr": chosen[g], "drop": True}
-                 for s in args.seeds for g in args.groups]
+        jobs += [
+            {**base, "group": g, "arch": "mmoe", "seed": s, "lr": chosen[g], "drop": True}
+            for s in args.seeds
+            for g in args.groups
+        ]
     run_jobs(jobs, args.workers, done, args.runs_file)
     runs = list(done.values())
 
     results, near_dup = {}, {}
     for g in args.groups:
         models = {a: summarise(runs, g, a, args.seeds, chosen[g]) for a in args.archs}
-        results[f"group{g}"] = {"tasks": list(GROUPS[g]), "main_task": GROUPS[g][0], "learning_rate": chosen[g],
-                                "models": models, "spread": spread(models, g)}
+        results[f"group{g}"] = {
+            "tasks": list(GROUPS[g]),
+            "main_task": GROUPS[g][0],
+            "learning_rate": chosen[g],
+            "models": models,
+            "spread": spread(models, g),
+        }
         if not args.no_near_duplicates:
             import mtrec_lib.data.census as census_module
 
-            near_dup[f"group{g}"] = {"dropped_columns": census_module.NEAR_DUPLICATES[g],
-                                     "mmoe": summarise(runs, g, "mmoe", args.seeds, chosen[g], drop=True)}
+            near_dup[f"group{g}"] = {
+                "dropped_columns": census_module.NEAR_DUPLICATES[g],
+                "mmoe": summarise(runs, g, "mmoe", args.seeds, chosen[g], drop=True),
+            }
 
     # 4. throughput against DeepCTR
     tp = None
@@ -455,25 +619,37 @@ def main() -> None:
     for g in args.groups:
         a, b = GROUPS[g]
         f = mt.data.census_tasks(census.train, group=g)
-        correlations[f"group{g}"] = {"train": round(float(f[a].corr(f[b])), 4),
-                                     "label_rates_train": {t: round(float(f[t].mean()), 4) for t in (a, b)}}
+        correlations[f"group{g}"] = {
+            "train": round(float(f[a].corr(f[b])), 4),
+            "label_rates_train": {t: round(float(f[t].mean()), 4) for t in (a, b)},
+        }
     figures = {
         "protocol": {
-            "data": ("UCI Census-Income (KDD) via mt.data.load_census_income(): census-income.data trains "
-                     f"({len(census.train):,} rows"
-                     + (f", subsampled to {args.train_rows:,}" if args.train_rows else "")
-                     + f"); census-income.test split by validation_test(seed=0) into validation ({len(val):,}) and "
-                     f"test ({len(test):,}); tasks from mt.data.census_tasks(frame, group)"),
+            "data": (
+                "UCI Census-Income (KDD) via mt.data.load_census_income(): census-income.data trains "
+                f"({len(census.train):,} rows"
+                + (f", subsampled to {args.train_rows:,}" if args.train_rows else "")
+                + f"); census-income.test split by validation_test(seed=0) into validation ({len(val):,}) and "
+                f"test ({len(test):,}); tasks from mt.data.census_tasks(frame, group)"
+            ),
             "groups": {f"group{g}": list(GROUPS[g]) for g in args.groups},
-            "architectures": {a: {k: (list(v) if isinstance(v, tuple) else v) for k, v in hp.items()}
-                              for a, hp in ARCHITECTURES.items() if a in args.archs},
+            "architectures": {
+                a: {k: (list(v) if isinstance(v, tuple) else v) for k, v in hp.items()}
+                for a, hp in ARCHITECTURES.items()
+                if a in args.archs
+            },
             "common": {k: (list(v) if isinstance(v, tuple) else v) for k, v in COMMON.items()},
-            "training": (f"Adam, batch {COMMON['batch_size']}, at most {args.max_epochs} epochs, early stopping on "
-                         f"the summed validation loss, patience {args.patience}, best weights restored; L2 1e-4 on "
-                         "embeddings; one TensorFlow thread per fit"),
-            "learning_rate": ("per group, MMoE seed %d, grid %s, chosen by the main task's validation AUC and "
-                              "reused for every architecture" % (args.seeds[0], args.lr_grid)),
-            "seeds": args.seeds, "workers": args.workers,
+            "training": (
+                f"Adam, batch {COMMON['batch_size']}, at most {args.max_epochs} epochs, early stopping on "
+                f"the summed validation loss, patience {args.patience}, best weights restored; L2 1e-4 on "
+                "embeddings; one TensorFlow thread per fit"
+            ),
+            "learning_rate": (
+                f"per group, MMoE seed {args.seeds[0]}, grid {args.lr_grid}, chosen by the main task's "
+                "validation AUC and reused for every architecture"
+            ),
+            "seeds": args.seeds,
+            "workers": args.workers,
             "metric": "test AUC per task (sklearn-equivalent ROC AUC on the test half), mean and sd over seeds",
         },
         "learning_rate_selection": lr_table,
@@ -497,13 +673,18 @@ def print_markdown(f: dict, args) -> None:
     for gname, g in f["results"].items():
         for a, m in g["models"].items():
             aucs = [f"{t} {m[t]['test_auc']['mean']:.4f} ± {m[t]['test_auc']['sd'] or 0:.4f}" for t in g["tasks"]]
-            print(f"| {gname} | {a} | {m['params']:,} | " + " | ".join(aucs)
-                  + f" | {statistics.median(m['epochs_run']):.0f} | {m['fit_seconds_mean']:.0f} |")
+            print(
+                f"| {gname} | {a} | {m['params']:,} | "
+                + " | ".join(aucs)
+                + f" | {statistics.median(m['epochs_run']):.0f} | {m['fit_seconds_mean']:.0f} |"
+            )
     tp = f.get("throughput_vs_deepctr")
     if tp and "throughput_ratio_median" in tp:
-        print(f"\nthroughput (group 1, {tp['mtrec_params']:,} vs {tp['deepctr_params']:,} parameters): "
-              f"{tp['mtrec_examples_per_second']:,} vs {tp['deepctr_examples_per_second']:,} ex/s, ratio "
-              f"{tp['throughput_ratio_median']:.2f} ({tp['throughput_ratio_min']:.2f}-{tp['throughput_ratio_max']:.2f})")
+        print(
+            f"\nthroughput (group 1, {tp['mtrec_params']:,} vs {tp['deepctr_params']:,} parameters): "
+            f"{tp['mtrec_examples_per_second']:,} vs {tp['deepctr_examples_per_second']:,} ex/s, ratio "
+            f"{tp['throughput_ratio_median']:.2f} ({tp['throughput_ratio_min']:.2f}-{tp['throughput_ratio_max']:.2f})"
+        )
     elif tp:
         print(f"\nthroughput: {tp.get('deepctr_error')}")
 

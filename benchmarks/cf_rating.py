@@ -14,6 +14,7 @@ Writes benchmarks/results/cf_rating.json.
 Usage: .venv/bin/python benchmarks/cf_rating.py [--repeats 3]
        .venv/bin/python benchmarks/cf_rating.py --quick   # correctness only: no timing, writes nothing
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,8 @@ def ours(name: str):
         "BiasedMF (ALS)": lambda: mt.cf.BiasedMF(n_factors=10, n_epochs=10, reg=0.1, seed=0),
         "ItemKNN msd k=40": lambda: mt.cf.ItemKNN(k=40, similarity="msd"),
         "ItemKNN pearson_baseline k=40 centered": lambda: mt.cf.ItemKNN(
-            k=40, similarity="pearson_baseline", centered=True),
+            k=40, similarity="pearson_baseline", centered=True
+        ),
     }[name]()
 
 
@@ -83,8 +85,10 @@ def quick_check(name, splits) -> dict:
     """Correctness only: RMSE / MAE over the folds, and (k-NN) the readable loop equal to the fast path."""
     _, preds = run_ours(name, splits)
     y = [test.rating.to_numpy(dtype=float) for _, test in splits]
-    row = {"rmse": float(np.mean([mt.metrics.rmse(a, b) for a, b in zip(y, preds)])),
-           "mae": float(np.mean([mt.metrics.mae(a, b) for a, b in zip(y, preds)]))}
+    row = {
+        "rmse": float(np.mean([mt.metrics.rmse(a, b) for a, b in zip(y, preds)])),
+        "mae": float(np.mean([mt.metrics.mae(a, b) for a, b in zip(y, preds)])),
+    }
     if "KNN" in name:
         train, test = splits[0]
         loop = ours(name).set_params(algorithm="loop").fit(train).predict(test)
@@ -105,8 +109,9 @@ def run_theirs(name, surprise, ssplits):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--models", nargs="*",
-                    default=list(PUBLISHED) + ["ItemKNN msd k=40", "ItemKNN pearson_baseline k=40 centered"])
+    ap.add_argument(
+        "--models", nargs="*", default=list(PUBLISHED) + ["ItemKNN msd k=40", "ItemKNN pearson_baseline k=40 centered"]
+    )
     ap.add_argument("--quick", action="store_true", help="correctness only (no Surprise, no timing, no file)")
     args = ap.parse_args()
     # Test folds hold a few items unseen in training: one warning per fit, the same every time.
@@ -147,8 +152,12 @@ def main() -> None:
         surprise, ssplits = None, None
         surprise_info = {"error": f"scikit-surprise not importable: {err}"}
 
-    result = {"protocol": "ML-100K, Surprise KFold(n_splits=5, shuffle=True, random_state=0), mean over folds",
-              "published_surprise": PUBLISHED, "surprise": surprise_info, "models": {}}
+    result = {
+        "protocol": "ML-100K, Surprise KFold(n_splits=5, shuffle=True, random_state=0), mean over folds",
+        "published_surprise": PUBLISHED,
+        "surprise": surprise_info,
+        "models": {},
+    }
     for name in args.models:
         ours_t, theirs_t = [], []
         for _ in range(args.repeats):

@@ -16,6 +16,7 @@ Writes benchmarks/results/cf_scale.json.
 
 Usage: .venv/bin/python benchmarks/cf_scale.py [--sizes 100000 1000000 10000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,20 +73,24 @@ def child(n: int) -> None:
     tracemalloc.stop()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n_items = x.shape[1]
-    print(json.dumps({
-        "interactions_nominal": n,
-        "interactions": int(x.nnz),
-        "users": int(x.shape[0]),
-        "items": int(n_items),
-        "k": K,
-        "seconds": round(seconds, 3),
-        "similarity_peak_mb_tracemalloc": round(peak / 2**20, 1),
-        "process_peak_rss_mb": round(rss_after / 1024, 1),
-        "process_peak_rss_mb_before_similarity": round(rss_before / 1024, 1),
-        "model_nnz": int(sim.nnz),
-        "model_mb": round((sim.data.nbytes + sim.indices.nbytes + sim.indptr.nbytes) / 2**20, 1),
-        "dense_items_x_items_would_need_mb": round(n_items**2 * 8 / 2**20, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "interactions_nominal": n,
+                "interactions": int(x.nnz),
+                "users": int(x.shape[0]),
+                "items": int(n_items),
+                "k": K,
+                "seconds": round(seconds, 3),
+                "similarity_peak_mb_tracemalloc": round(peak / 2**20, 1),
+                "process_peak_rss_mb": round(rss_after / 1024, 1),
+                "process_peak_rss_mb_before_similarity": round(rss_before / 1024, 1),
+                "model_nnz": int(sim.nnz),
+                "model_mb": round((sim.data.nbytes + sim.indices.nbytes + sim.indptr.nbytes) / 2**20, 1),
+                "dense_items_x_items_would_need_mb": round(n_items**2 * 8 / 2**20, 1),
+            }
+        )
+    )
 
 
 def main() -> None:

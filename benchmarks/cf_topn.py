@@ -16,6 +16,7 @@ timings, coverage and the published rows).
 
 Usage: .venv/bin/python benchmarks/cf_topn.py
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,6 @@ import time
 from pathlib import Path
 
 from _common import machine_details as machine_info  # benchmarks/ is on sys.path
-
 
 import mtrec_lib as mt
 
@@ -43,7 +43,8 @@ PUBLISHED = {
 MODELS = {
     "Popularity": (mt.cf.Popularity, [{}]),
     "ItemTopN cosine (Deshpande-Karypis)": (
-        mt.cf.ItemTopN, [{"k": k, "similarity": "cosine"} for k in (10, 20, 50, 100, 200)]
+        mt.cf.ItemTopN,
+        [{"k": k, "similarity": "cosine"} for k in (10, 20, 50, 100, 200)],
     ),
     "ItemTopN conditional probability (Deshpande-Karypis)": (
         mt.cf.ItemTopN,
@@ -93,10 +94,13 @@ def main() -> None:
             "catalog_coverage": mt.metrics.catalog_coverage(recs, train),
             "intra_list_diversity_genres": mt.metrics.intra_list_diversity(recs, item_features=genres),
             "novelty_bits": mt.metrics.novelty(recs, train),
-            "beats_SAR": row["p@10"] >= PUBLISHED["SAR"]["p@10"] and row["ndcg@10"] >= PUBLISHED["SAR"]["ndcg@10"],
-            "beats_BiVAE": row["p@10"] >= PUBLISHED["BiVAE"]["p@10"] and row["ndcg@10"] >= PUBLISHED["BiVAE"]["ndcg@10"],
+            **{
+                f"beats_{ref}": row["p@10"] >= PUBLISHED[ref]["p@10"] and row["ndcg@10"] >= PUBLISHED[ref]["ndcg@10"]
+                for ref in ("SAR", "BiVAE")
+            },
         }
-        print(f"{name:55s} " + " ".join(f"{k} {v:.4f}" for k, v in row.items()) + f"  {best}  {seconds:.2f}s", flush=True)
+        scores = " ".join(f"{k} {v:.4f}" for k, v in row.items())
+        print(f"{name:55s} {scores}  {best}  {seconds:.2f}s", flush=True)
 
     stamp = {
         "machine": machine_info(),
@@ -105,10 +109,13 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "topn.json").write_text(json.dumps({**topn, **stamp}, indent=2) + "\n")
-    protocol = ("ML-100K, mt.data.split(stratified, test_size=0.25, seed=42), all ratings relevant, k=10, "
-                "seen removed, MAP denominator = number of relevant items; tuned on a validation split of train")
+    protocol = (
+        "ML-100K, mt.data.split(stratified, test_size=0.25, seed=42), all ratings relevant, k=10, "
+        "seen removed, MAP denominator = number of relevant items; tuned on a validation split of train"
+    )
     (RESULTS / "cf_topn.json").write_text(
-        json.dumps({"protocol": protocol, "models": detail, "published_ms_recommenders": PUBLISHED, **stamp}, indent=2) + "\n"
+        json.dumps({"protocol": protocol, "models": detail, "published_ms_recommenders": PUBLISHED, **stamp}, indent=2)
+        + "\n"
     )
 
 

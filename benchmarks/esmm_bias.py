@@ -31,6 +31,7 @@ a small version of it):
 
 Writes benchmarks/results/esmm_bias.json and prints a markdown row for benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,11 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keras  # noqa: E402
 from _common import write_results  # noqa: E402
 
 import mtrec_lib as mt  # noqa: E402
 import mtrec_lib.models  # noqa: E402,F401  (imports TensorFlow quietly before keras)
-import keras  # noqa: E402
 
 LABEL_SEED = 2018
 NAIVE = {"epochs": 40, "batch_size": 256, "patience": 3}
@@ -58,45 +59,61 @@ PAPER_GAIN_POINTS = 2.56  # Ma et al., SIGIR 2018, Table 2: CVR AUC 68.56 vs 66.
 
 
 def run_one(selectivity: float, seed: int, n_impressions: int) -> dict:
-    shop = mt.data.simulate_shop(n_users=2000, n_items=500, n_impressions=n_impressions, seed=seed,
-                                 click_selectivity=selectivity)
+    shop = mt.data.simulate_shop(
+        n_users=2000, n_items=500, n_impressions=n_impressions, seed=seed, click_selectivity=selectivity
+    )
     data, truth = shop.data, shop.truth
-    would_buy = pd.Series((np.random.default_rng(LABEL_SEED).random(len(data))
-                           < truth["p_purchase_given_click"].to_numpy()).astype(int), index=data.index)
+    would_buy = pd.Series(
+        (np.random.default_rng(LABEL_SEED).random(len(data)) < truth["p_purchase_given_click"].to_numpy()).astype(int),
+        index=data.index,
+    )
     rest, test = mt.data.split(data, method="temporal", test_size=0.2)
     train, val = mt.data.split(rest, method="temporal", test_size=0.125)
     features = [c for c in data.columns if c not in ("click", "purchase", "timestamp", "day")]
 
     cpu = time.process_time()
-    naive = mt.MultiTaskLearning(tasks={"purchase": "binary"}, architecture="single_task", features=features,
-                                 seed=seed, **NAIVE)
+    naive = mt.MultiTaskLearning(
+        tasks={"purchase": "binary"}, architecture="single_task", features=features, seed=seed, **NAIVE
+    )
     naive.fit(train[train.click == 1], validation_data=val[val.click == 1], verbose=0)
     cpu_naive = time.process_time() - cpu
     cpu = time.process_time()
-    esmm = mt.MultiTaskLearning(tasks={"click": "binary", "purchase": "binary"}, architecture="esmm",
-                                features=features, seed=seed, **ESMM)
+    esmm = mt.MultiTaskLearning(
+        tasks={"click": "binary", "purchase": "binary"}, architecture="esmm", features=features, seed=seed, **ESMM
+    )
     # Stop on the validation loss of the conversion output (pCTCVR), as the naive model stops on
     # its own conversion loss; the estimator's default monitor, the summed val_loss, is dominated
     # by the 20x more frequent clicks and stops ESMM before its CVR tower has learned much.
-    stop = keras.callbacks.EarlyStopping(monitor="val_purchase_loss", mode="min", patience=ESMM_PATIENCE,
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_purchase_loss", mode="min", patience=ESMM_PATIENCE, restore_best_weights=True
+    )
     esmm.fit(train, validation_data=val, verbose=0, callbacks=[stop])
     cpu_esmm = time.process_time() - cpu
 
     p_true = truth.loc[test.index, "p_purchase_given_click"].to_numpy()
     y_cf = would_buy.loc[test.index].to_numpy()
     clicked = test["click"].to_numpy() == 1
-    preds = {"naive": naive.predict(test)["purchase"].to_numpy(),
-             "esmm": esmm.predict(test)["purchase_given_click"].to_numpy(),
-             "truth": p_true}
-    row = {"selectivity": selectivity, "seed": seed,
-           "train_clicks": int(train.click.sum()), "train_purchases": int(train.purchase.sum()),
-           "test_clicks": int(clicked.sum()),
-           "selection_ratio": float(truth.loc[data.click == 1, "p_purchase_given_click"].mean()
-                                    / truth["p_purchase_given_click"].mean()),
-           "naive_epochs": len(naive.history_["loss"]), "esmm_epochs": len(esmm.history_["loss"]),
-           "naive_params": naive.count_params(), "esmm_params": esmm.count_params(),
-           "cpu_naive": cpu_naive, "cpu_esmm": cpu_esmm}
+    preds = {
+        "naive": naive.predict(test)["purchase"].to_numpy(),
+        "esmm": esmm.predict(test)["purchase_given_click"].to_numpy(),
+        "truth": p_true,
+    }
+    row = {
+        "selectivity": selectivity,
+        "seed": seed,
+        "train_clicks": int(train.click.sum()),
+        "train_purchases": int(train.purchase.sum()),
+        "test_clicks": int(clicked.sum()),
+        "selection_ratio": float(
+            truth.loc[data.click == 1, "p_purchase_given_click"].mean() / truth["p_purchase_given_click"].mean()
+        ),
+        "naive_epochs": len(naive.history_["loss"]),
+        "esmm_epochs": len(esmm.history_["loss"]),
+        "naive_params": naive.count_params(),
+        "esmm_params": esmm.count_params(),
+        "cpu_naive": cpu_naive,
+        "cpu_esmm": cpu_esmm,
+    }
     for name, p in preds.items():
         row[f"auc_entire_{name}"] = float(roc_auc_score(y_cf, p))
         row[f"auc_unclicked_{name}"] = float(roc_auc_score(y_cf[~clicked], p[~clicked]))
@@ -104,8 +121,9 @@ def run_one(selectivity: float, seed: int, n_impressions: int) -> dict:
         if name != "truth":
             row[f"calibration_{name}"] = float(p.mean() / p_true.mean())
     # ESMM's directly trained output, pCTCVR, against the true P(click and purchase).
-    row["calibration_esmm_ctcvr"] = float(esmm.predict(test)["purchase"].mean()
-                                          / truth.loc[test.index, "p_purchase"].mean())
+    row["calibration_esmm_ctcvr"] = float(
+        esmm.predict(test)["purchase"].mean() / truth.loc[test.index, "p_purchase"].mean()
+    )
     return row
 
 
@@ -149,13 +167,23 @@ def main(argv: list[str]) -> int:
     # Slope of the entire-space gap over selectivity (points per unit), pooled over runs.
     gap = 100 * (frame.auc_entire_esmm - frame.auc_entire_naive)
     ok = gap.notna()
-    slope = (float(np.polyfit(frame.selectivity[ok], gap[ok], 1)[0])
-             if frame.selectivity[ok].nunique() > 1 else float("nan"))
+    slope = (
+        float(np.polyfit(frame.selectivity[ok], gap[ok], 1)[0]) if frame.selectivity[ok].nunique() > 1 else float("nan")
+    )
     figures = {
-        "protocol": {"n_impressions": args.n_impressions, "n_users": 2000, "n_items": 500,
-                     "task_relatedness": 0.7, "ctr": 0.04, "cvr": 0.05, "split": "temporal 70/10/20",
-                     "label_seed": LABEL_SEED, "seeds": list(range(args.seeds)), "naive": NAIVE, "esmm": {**ESMM, "early_stopping": {"monitor": "val_purchase_loss",
-                                                                           "patience": ESMM_PATIENCE}}},
+        "protocol": {
+            "n_impressions": args.n_impressions,
+            "n_users": 2000,
+            "n_items": 500,
+            "task_relatedness": 0.7,
+            "ctr": 0.04,
+            "cvr": 0.05,
+            "split": "temporal 70/10/20",
+            "label_seed": LABEL_SEED,
+            "seeds": list(range(args.seeds)),
+            "naive": NAIVE,
+            "esmm": {**ESMM, "early_stopping": {"monitor": "val_purchase_loss", "patience": ESMM_PATIENCE}},
+        },
         "paper_gain_points": PAPER_GAIN_POINTS,
         "by_selectivity": summarise(frame),
         "gap_points_entire_slope_per_selectivity": round(slope, 3),
@@ -168,12 +196,18 @@ def main(argv: list[str]) -> int:
     path = write_results("esmm_bias", figures)
     print(f"wrote {path}")
     by = figures["by_selectivity"]
-    cells = "; ".join(f"k={k}: {v['gap_points_entire']:+.1f} ({v['gap_points_clicked']:+.1f} clicked), "
-                      f"calibration {v['calibration_naive']:.2f} vs {v['calibration_esmm']:.2f}" for k, v in by.items())
+    cells = "; ".join(
+        f"k={k}: {v['gap_points_entire']:+.1f} ({v['gap_points_clicked']:+.1f} clicked), "
+        f"calibration {v['calibration_naive']:.2f} vs {v['calibration_esmm']:.2f}"
+        for k, v in by.items()
+    )
     print("\nMarkdown row for benchmarks/README.md:")
-    print(f"| esmm_bias.py | simulated shop {args.n_impressions:,} impressions, {args.seeds} seeds: ESMM minus clicked-only pCVR AUC, "
-          f"entire space (clicked only), points; mean pCVR / true CVR naive vs ESMM | {cells} | "
-          f"+{PAPER_GAIN_POINTS} points on Ali-CCP clicked samples (Ma et al. 2018) |")
+    print(
+        f"| esmm_bias.py | simulated shop {args.n_impressions:,} impressions, {args.seeds} seeds: "
+        "ESMM minus clicked-only pCVR AUC, "
+        f"entire space (clicked only), points; mean pCVR / true CVR naive vs ESMM | {cells} | "
+        f"+{PAPER_GAIN_POINTS} points on Ali-CCP clicked samples (Ma et al. 2018) |"
+    )
     return 0
 
 

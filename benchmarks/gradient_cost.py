@@ -20,6 +20,7 @@ lowest and highest round. TensorFlow runs on ``--threads`` threads (default 1).
 
 Writes ``benchmarks/results/gradient_cost.json`` and prints rows for benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,11 @@ def step_seconds(train, architecture: str, method: str, epochs: int, seed: int) 
     model = mt.MultiTaskLearning(architecture=architecture, seed=seed, batch_size=BATCH, **METHODS[method])
     model.fit(train, epochs=epochs, verbose=0, callbacks=[Timer()])
     steps = -(-len(train) // BATCH)
-    return {"step_ms": 1000 * statistics.median(times[1:]) / steps, "epoch_seconds": times,
-            "final_loss": model.history_["loss"][-1]}
+    return {
+        "step_ms": 1000 * statistics.median(times[1:]) / steps,
+        "epoch_seconds": times,
+        "final_loss": model.history_["loss"][-1],
+    }
 
 
 def main() -> None:
@@ -89,12 +93,12 @@ def main() -> None:
     from _common import write_results
     from mmoe_throughput import make_data
 
-    train = make_data(0)[0].iloc[:args.rows]
+    train = make_data(0)[0].iloc[: args.rows]
     start = time.perf_counter()
     runs = {a: {m: [] for m in args.methods} for a in args.architectures}
     for r in range(args.rounds):
         for a in args.architectures:
-            order = args.methods[r % len(args.methods):] + args.methods[:r % len(args.methods)]
+            order = args.methods[r % len(args.methods) :] + args.methods[: r % len(args.methods)]
             for m in order:
                 res = step_seconds(train, a, m, args.epochs, seed=r)
                 runs[a][m].append(res)
@@ -114,11 +118,15 @@ def main() -> None:
     figures = {
         "protocol": {
             "data": f"simulate_shop(2000, 500, 200_000, seed=0): first {args.rows:,} impressions by time "
-                    "(mmoe_throughput.make_data)",
-            "tasks": ["click", "purchase"], "batch_size": BATCH, "epochs_per_fit": args.epochs,
-            "rounds": args.rounds, "threads": args.threads, "methods": METHODS,
+            "(mmoe_throughput.make_data)",
+            "tasks": ["click", "purchase"],
+            "batch_size": BATCH,
+            "epochs_per_fit": args.epochs,
+            "rounds": args.rounds,
+            "threads": args.threads,
+            "methods": METHODS,
             "figure": "ms per step: median over a fit's epochs after the first; ratio to 'sum' in the same round, "
-                      "median (min, max) over rounds; method order rotated every round",
+            "median (min, max) over rounds; method order rotated every round",
         },
         "results": table,
         "wall_seconds": round(time.perf_counter() - start),
@@ -127,8 +135,10 @@ def main() -> None:
     print("|---|---|---:|---:|---|")
     for a, rows in table.items():
         for m, v in rows.items():
-            print(f"| {a} | {m} | {v['step_ms_median']:.2f} | {v['ratio_to_sum_median']:.2f} | "
-                  f"{v['ratio_to_sum_min']:.2f} - {v['ratio_to_sum_max']:.2f} |")
+            print(
+                f"| {a} | {m} | {v['step_ms_median']:.2f} | {v['ratio_to_sum_median']:.2f} | "
+                f"{v['ratio_to_sum_min']:.2f} - {v['ratio_to_sum_max']:.2f} |"
+            )
     if not args.no_write:
         print("wrote", write_results("gradient_cost", figures))
 

@@ -31,6 +31,7 @@ mtrec_lib's estimator does its lookups and scaling inside the model.
 Writes ``benchmarks/results/mmoe_throughput.json`` and prints markdown rows for
 benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,18 +76,26 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int, sizes: dict) -> None:
     cat_cols = [str(c) for c in d["cat_cols"]]
     num_cols = [str(c) for c in d["num_cols"]]
     vocab = [int(v) for v in d["vocab"]]
-    cols = ([SparseFeat(c, vocabulary_size=v, embedding_dim=sizes["embedding_dim"]) for c, v in zip(cat_cols, vocab)]
-            + [DenseFeat(c, 1) for c in num_cols])
+    cols = [SparseFeat(c, vocabulary_size=v, embedding_dim=sizes["embedding_dim"]) for c, v in zip(cat_cols, vocab)] + [
+        DenseFeat(c, 1) for c in num_cols
+    ]
 
     def inputs(prefix):
         x = {c: d[f"{prefix}_cat"][:, i] for i, c in enumerate(cat_cols)}
         x.update({c: d[f"{prefix}_num"][:, i] for i, c in enumerate(num_cols)})
         return x
 
-    model = MMOE(cols, num_experts=sizes["num_experts"], expert_dnn_hidden_units=(sizes["expert_units"],),
-                 tower_dnn_hidden_units=(sizes["tower_units"],), gate_dnn_hidden_units=(),
-                 l2_reg_embedding=sizes["l2_embedding"], task_types=["binary"] * len(labels),
-                 task_names=labels, seed=seed)
+    model = MMOE(
+        cols,
+        num_experts=sizes["num_experts"],
+        expert_dnn_hidden_units=(sizes["expert_units"],),
+        tower_dnn_hidden_units=(sizes["tower_units"],),
+        gate_dnn_hidden_units=(),
+        l2_reg_embedding=sizes["l2_embedding"],
+        task_types=["binary"] * len(labels),
+        task_names=labels,
+        seed=seed,
+    )
     model.compile(tf.keras.optimizers.Adam(sizes["learning_rate"]), loss=["binary_crossentropy"] * len(labels))
     times: list[float] = []
 
@@ -98,13 +107,22 @@ def deepctr_worker(npz_path: str, epochs: int, seed: int, sizes: dict) -> None:
             times.append(time.perf_counter() - self.t)
 
     y_train = [d["train_y"][:, k] for k in range(len(labels))]
-    model.fit(inputs("train"), y_train, batch_size=sizes["batch_size"], epochs=epochs, shuffle=True,
-              verbose=0, callbacks=[Timer()])
+    model.fit(
+        inputs("train"),
+        y_train,
+        batch_size=sizes["batch_size"],
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[Timer()],
+    )
     pred = model.predict(inputs("test"), batch_size=4096, verbose=0)
-    auc = {f"{t}_auc": float(roc_auc_score(d["test_y"][:, k], np.asarray(pred[k]).ravel()))
-           for k, t in enumerate(labels)}
-    print("DEEPCTR_RESULT " + json.dumps({"epoch_seconds": times, **auc,
-                                          "params": int(model.count_params())}), flush=True)
+    auc = {
+        f"{t}_auc": float(roc_auc_score(d["test_y"][:, k], np.asarray(pred[k]).ravel())) for k, t in enumerate(labels)
+    }
+    print(
+        "DEEPCTR_RESULT " + json.dumps({"epoch_seconds": times, **auc, "params": int(model.count_params())}), flush=True
+    )
 
 
 # --------------------------------------------------------------------------- our side
@@ -138,12 +156,19 @@ def encode_for_deepctr(train, test, path: Path, labels=LABELS) -> None:
         te_cat.append(np.maximum(values.get_indexer(test[c].astype(str)) + 1, 0))
         vocab.append(len(values) + 1)
     mu, sd = train[num_cols].mean(), train[num_cols].std(ddof=0).replace(0, 1)
-    np.savez(path, cat_cols=np.array(cat_cols), num_cols=np.array(num_cols), vocab=np.array(vocab),
-             train_cat=np.stack(tr_cat, 1), test_cat=np.stack(te_cat, 1),
-             train_num=((train[num_cols] - mu) / sd).to_numpy("float32"),
-             test_num=((test[num_cols] - mu) / sd).to_numpy("float32"),
-             train_y=train[labels].to_numpy("float32"), test_y=test[labels].to_numpy("float32"),
-             labels=np.array(labels))
+    np.savez(
+        path,
+        cat_cols=np.array(cat_cols),
+        num_cols=np.array(num_cols),
+        vocab=np.array(vocab),
+        train_cat=np.stack(tr_cat, 1),
+        test_cat=np.stack(te_cat, 1),
+        train_num=((train[num_cols] - mu) / sd).to_numpy("float32"),
+        test_num=((test[num_cols] - mu) / sd).to_numpy("float32"),
+        train_y=train[labels].to_numpy("float32"),
+        test_y=test[labels].to_numpy("float32"),
+        labels=np.array(labels),
+    )
 
 
 def run_ours(train, test, epochs: int, seed: int, sizes: dict, tasks: tuple = LABELS) -> dict:
@@ -163,8 +188,9 @@ def run_ours(train, test, epochs: int, seed: int, sizes: dict, tasks: tuple = LA
 
     # "threads" is for the DeepCTR worker; this process sets its own thread count.
     hp = {k: v for k, v in sizes.items() if k not in ("tower_units", "threads")}
-    model = mt.MultiTaskLearning(tasks={t: "binary" for t in tasks}, architecture="mmoe", seed=seed,
-                                 tower_units=(sizes["tower_units"],), **hp)
+    model = mt.MultiTaskLearning(
+        tasks={t: "binary" for t in tasks}, architecture="mmoe", seed=seed, tower_units=(sizes["tower_units"],), **hp
+    )
     model.fit(train, epochs=epochs, verbose=0, callbacks=[Timer()])
     res = model.evaluate(test)
     return {"epoch_seconds": times, **{f"{t}_auc": res[f"{t}_auc"] for t in tasks}, "params": model.count_params()}
@@ -172,9 +198,24 @@ def run_ours(train, test, epochs: int, seed: int, sizes: dict, tasks: tuple = LA
 
 def run_deepctr(python: str, npz: Path, epochs: int, seed: int, sizes: dict) -> dict:
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([python, str(Path(__file__).resolve()), "--deepctr-worker", str(npz),
-                           "--epochs", str(epochs), "--seed", str(seed), "--worker-sizes", json.dumps(sizes)],
-                          capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
+    proc = subprocess.run(
+        [
+            python,
+            str(Path(__file__).resolve()),
+            "--deepctr-worker",
+            str(npz),
+            "--epochs",
+            str(epochs),
+            "--seed",
+            str(seed),
+            "--worker-sizes",
+            json.dumps(sizes),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
     for line in proc.stdout.splitlines():
         if line.startswith("DEEPCTR_RESULT "):
             return json.loads(line.split(" ", 1)[1])
@@ -182,8 +223,10 @@ def run_deepctr(python: str, npz: Path, epochs: int, seed: int, sizes: dict) -> 
 
 
 def deepctr_versions(python: str) -> dict:
-    code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
-            "('deepctr', 'tf-keras', 'tensorflow')}))")
+    code = (
+        "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
+        "('deepctr', 'tf-keras', 'tensorflow')}))"
+    )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -199,8 +242,12 @@ def deepctr_python() -> str:
         venv.create(DEEPCTR_VENV, with_pip=True)
         # The new venv sees this environment's packages (TensorFlow 2.21, scikit-learn)
         # through a .pth file, so only DeepCTR and tf-keras are downloaded.
-        purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        purelib = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         Path(purelib, "_mtrec_main_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", *DEEPCTR_PINS], check=True)
     return str(python)
@@ -214,8 +261,10 @@ def compare(name: str, sizes: dict, train, test, npz: Path, args) -> dict:
         ours.append(run_ours(train, test, args.epochs, args.seed + r, sizes))
         theirs.append(run_deepctr(args.python, npz, args.epochs, args.seed + r, sizes))
     if ours[0]["params"] != theirs[0]["params"]:
-        raise RuntimeError(f"{name}: parameter counts differ ({ours[0]['params']} vs {theirs[0]['params']}); "
-                           "the two models are not the same architecture.")
+        raise RuntimeError(
+            f"{name}: parameter counts differ ({ours[0]['params']} vs {theirs[0]['params']}); "
+            "the two models are not the same architecture."
+        )
 
     def throughput(run):  # median epoch after the first (tracing) epoch
         return len(train) / statistics.median(run["epoch_seconds"][1:])
@@ -224,26 +273,38 @@ def compare(name: str, sizes: dict, train, test, npz: Path, args) -> dict:
 
     def auc(runs, task):
         values = [r[f"{task}_auc"] for r in runs]
-        return {"mean": round(statistics.fmean(values), 4), "sd": round(statistics.stdev(values), 4),
-                "per_round": [round(v, 4) for v in values]}
+        return {
+            "mean": round(statistics.fmean(values), 4),
+            "sd": round(statistics.stdev(values), 4),
+            "per_round": [round(v, 4) for v in values],
+        }
+
     return {
-        "sizes": sizes, "params": ours[0]["params"],
+        "sizes": sizes,
+        "params": ours[0]["params"],
         "mtrec_examples_per_second": round(statistics.median(throughput(r) for r in ours)),
         "deepctr_examples_per_second": round(statistics.median(throughput(r) for r in theirs)),
         "throughput_ratio_median": round(statistics.median(ratios), 3),
-        "throughput_ratio_min": round(min(ratios), 3), "throughput_ratio_max": round(max(ratios), 3),
+        "throughput_ratio_min": round(min(ratios), 3),
+        "throughput_ratio_max": round(max(ratios), 3),
         "throughput_ratio_per_round": [round(x, 3) for x in ratios],
         "mtrec_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in ours],
         "deepctr_epoch_seconds": [[round(s, 3) for s in r["epoch_seconds"]] for r in theirs],
-        **{f"{side}_{task}_auc": auc(runs, task) for side, runs in (("mtrec", ours), ("deepctr", theirs))
-           for task in LABELS},
+        **{
+            f"{side}_{task}_auc": auc(runs, task)
+            for side, runs in (("mtrec", ours), ("deepctr", theirs))
+            for task in LABELS
+        },
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--deepctr-python", default=os.environ.get("MTREC_BENCH_PYTHON"),
-                    help="an interpreter with deepctr 0.9.4 and tf-keras (default: make benchmarks/.deepctr-venv)")
+    ap.add_argument(
+        "--deepctr-python",
+        default=os.environ.get("MTREC_BENCH_PYTHON"),
+        help="an interpreter with deepctr 0.9.4 and tf-keras (default: make benchmarks/.deepctr-venv)",
+    )
     ap.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=list(SIZES))
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=6)
@@ -259,10 +320,9 @@ def main() -> None:
     args.python = args.deepctr_python or deepctr_python()
 
     sys.path.insert(0, str(HERE))
-    from _common import write_results
-
     import keras
     import tensorflow as tf
+    from _common import write_results
 
     train, test = make_data(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -270,26 +330,37 @@ def main() -> None:
         encode_for_deepctr(train, test, npz)
         results = {name: compare(name, SIZES[name], train, test, npz, args) for name in args.sizes}
     figures = {
-        "train_rows": len(train), "test_rows": len(test), "epochs": args.epochs, "rounds": args.rounds,
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "epochs": args.epochs,
+        "rounds": args.rounds,
         "results": results,
-        "versions": {"mtrec": {"tensorflow": tf.__version__, "keras": keras.__version__},
-                     "deepctr_env": deepctr_versions(args.python)},
+        "versions": {
+            "mtrec": {"tensorflow": tf.__version__, "keras": keras.__version__},
+            "deepctr_env": deepctr_versions(args.python),
+        },
     }
     path = write_results("mmoe_throughput", figures)
     print(json.dumps(figures, indent=1))
     print(f"wrote {path.relative_to(ROOT)}")
-    print("\n| size | ours (examples/s) | DeepCTR 0.9.4 (examples/s) | ratio: median over rounds (min-max) "
-          "| click AUC ours / DeepCTR | purchase AUC ours / DeepCTR |")
+    print(
+        "\n| size | ours (examples/s) | DeepCTR 0.9.4 (examples/s) | ratio: median over rounds (min-max) "
+        "| click AUC ours / DeepCTR | purchase AUC ours / DeepCTR |"
+    )
     print("|---|---|---|---|---|---|")
+
+    def auc(f, side, task):
+        a = f[f"{side}_{task}_auc"]
+        return f"{a['mean']:.3f} ± {a['sd']:.3f}"
+
     for name, f in results.items():
-        def auc(side, task):
-            a = f[f"{side}_{task}_auc"]
-            return f"{a['mean']:.3f} ± {a['sd']:.3f}"
-        print(f"| {name} ({f['params']:,} parameters) | {f['mtrec_examples_per_second']:,} "
-              f"| {f['deepctr_examples_per_second']:,} | {f['throughput_ratio_median']:.2f} "
-              f"({f['throughput_ratio_min']:.2f}-{f['throughput_ratio_max']:.2f}) "
-              f"| {auc('mtrec', 'click')} / {auc('deepctr', 'click')} "
-              f"| {auc('mtrec', 'purchase')} / {auc('deepctr', 'purchase')} |")
+        print(
+            f"| {name} ({f['params']:,} parameters) | {f['mtrec_examples_per_second']:,} "
+            f"| {f['deepctr_examples_per_second']:,} | {f['throughput_ratio_median']:.2f} "
+            f"({f['throughput_ratio_min']:.2f}-{f['throughput_ratio_max']:.2f}) "
+            f"| {auc(f, 'mtrec', 'click')} / {auc(f, 'deepctr', 'click')} "
+            f"| {auc(f, 'mtrec', 'purchase')} / {auc(f, 'deepctr', 'purchase')} |"
+        )
 
 
 if __name__ == "__main__":

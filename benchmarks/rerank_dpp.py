@@ -20,6 +20,7 @@ Writes benchmarks/results/rerank_dpp.json.
 
 Usage: .venv/bin/python benchmarks/rerank_dpp.py [--sizes 500 1000 2000 5000] [--picks 10 50 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,11 @@ def naive_greedy(rel: np.ndarray, sim: np.ndarray, n: int, theta: float, chunk_e
         gains = np.empty(len(rest))
         step = max(1, chunk_entries // (t + 1) ** 2)
         for a in range(0, len(rest), step):
-            cand = rest[a:a + step]
+            cand = rest[a : a + step]
             idx = np.concatenate([np.tile(chosen, (len(cand), 1)), cand[:, None]], axis=1).astype(np.int64)
-            sub = sim[idx[:, :, None], idx[:, None, :]]            # (chunk, t+1, t+1)
+            sub = sim[idx[:, :, None], idx[:, None, :]]  # (chunk, t+1, t+1)
             sign, logdet = np.linalg.slogdet(sub)
-            gains[a:a + step] = np.where(sign > 0, logdet, -np.inf) + weight * rel[cand]
+            gains[a : a + step] = np.where(sign > 0, logdet, -np.inf) + weight * rel[cand]
         chosen.append(int(rest[np.argmax(gains)]))
     return chosen
 
@@ -74,16 +75,25 @@ def main() -> None:
                 fast = mt.rerank.dpp_greedy(rel, sim, n, theta=THETA)
                 fast_s.append(time.perf_counter() - t0)
             row = {"N": n_items, "n": n, "fast_seconds": round(min(fast_s), 5)}
-            estimate = None if last_naive is None else last_naive[2] * (n_items * n**4) / (last_naive[0] * last_naive[1] ** 4)
+            estimate = (
+                None if last_naive is None else last_naive[2] * (n_items * n**4) / (last_naive[0] * last_naive[1] ** 4)
+            )
             if estimate is not None and estimate > args.naive_budget:
-                row.update(naive_seconds=None, speedup=None, same_selection=None,
-                           naive_skipped=f"estimated {estimate:.0f} s > budget {args.naive_budget:.0f} s")
+                row.update(
+                    naive_seconds=None,
+                    speedup=None,
+                    same_selection=None,
+                    naive_skipped=f"estimated {estimate:.0f} s > budget {args.naive_budget:.0f} s",
+                )
             else:
                 t0 = time.perf_counter()
                 naive = naive_greedy(rel, sim, n, THETA)
                 secs = time.perf_counter() - t0
-                row.update(naive_seconds=round(secs, 4), speedup=round(secs / min(fast_s), 1),
-                           same_selection=naive == fast.tolist())
+                row.update(
+                    naive_seconds=round(secs, 4),
+                    speedup=round(secs / min(fast_s), 1),
+                    same_selection=naive == fast.tolist(),
+                )
                 if last_naive is None or n_items * n**4 >= last_naive[0] * last_naive[1] ** 4:
                     last_naive = (n_items, n, secs)
             runs.append(row)
@@ -91,8 +101,8 @@ def main() -> None:
 
     figures = {
         "protocol": f"S = cosine of N random N(0,1) vectors of dimension {DIM}, r ~ U(0,1), theta = {THETA}; "
-                    "fast = mt.rerank.dpp_greedy (best of 5), naive = batched numpy slogdet of every "
-                    "candidate set at every step (1 run); similarity precomputed, not timed",
+        "fast = mt.rerank.dpp_greedy (best of 5), naive = batched numpy slogdet of every "
+        "candidate set at every step (1 run); similarity precomputed, not timed",
         "runs": runs,
         "all_measured_selections_equal": all(r["same_selection"] for r in runs if r["same_selection"] is not None),
     }

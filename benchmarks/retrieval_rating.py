@@ -26,6 +26,7 @@ The script measures two settings, the same for all three variants in each:
    The three variants are then trained on the full 80% with those settings, for
    seeds 0 (headline), 1 and 2 (spread).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,11 @@ from _common import write_results  # noqa: E402
 import mtrec_lib as mt  # noqa: E402
 from mtrec_lib.models.retrieval import JointRetrievalRating  # noqa: E402
 
-PUBLISHED = {"rating_only": {"top100": 0.060, "rmse": 1.113},
-             "retrieval_only": {"top100": 0.233, "rmse": 3.688},
-             "joint": {"top100": 0.235, "rmse": 1.110}}
+PUBLISHED = {
+    "rating_only": {"top100": 0.060, "rmse": 1.113},
+    "retrieval_only": {"top100": 0.233, "rmse": 3.688},
+    "joint": {"top100": 0.235, "rmse": 1.110},
+}
 VARIANTS = {"rating_only": (1.0, 0.0), "retrieval_only": (0.0, 1.0), "joint": (1.0, 1.0)}
 TFRS_SETTINGS = dict(embedding_dim=32, batch_size=8192, epochs=3, learning_rate=0.1, logq_correction=False)
 BATCH_SIZES = (1024, 2048, 4096, 8192)
@@ -62,10 +65,16 @@ def run_variants(train, test, items, settings: dict, seed: int = 0) -> dict:
         model = JointRetrievalRating(rating_weight=rw, retrieval_weight=tw, seed=seed, **settings)
         model.fit(train, items=items)
         ev = model.evaluate(test)
-        out[name] = {"top100": round(ev["top100_accuracy"], 4), "rmse": round(ev["rmse"], 4),
-                     "fit_seconds": round(model.fit_seconds_, 1)}
-        print(f"  seed {seed} {name:15s} top-100 {ev['top100_accuracy']:.4f}  RMSE {ev['rmse']:.4f}  "
-              f"({model.fit_seconds_:.1f} s)", flush=True)
+        out[name] = {
+            "top100": round(ev["top100_accuracy"], 4),
+            "rmse": round(ev["rmse"], 4),
+            "fit_seconds": round(model.fit_seconds_, 1),
+        }
+        print(
+            f"  seed {seed} {name:15s} top-100 {ev['top100_accuracy']:.4f}  RMSE {ev['rmse']:.4f}  "
+            f"({model.fit_seconds_:.1f} s)",
+            flush=True,
+        )
     return out
 
 
@@ -74,27 +83,43 @@ def select(train, items) -> tuple[dict, list]:
     grid = []
     for batch in BATCH_SIZES:
         for logq in (False, True):
-            settings = dict(embedding_dim=32, batch_size=batch, epochs=MAX_EPOCHS, learning_rate=0.1,
-                            logq_correction=logq)
+            settings = dict(
+                embedding_dim=32, batch_size=batch, epochs=MAX_EPOCHS, learning_rate=0.1, logq_correction=logq
+            )
             model = JointRetrievalRating(**settings).fit(fit_part, items=items, eval_data=val)
             for e in range(MAX_EPOCHS):
-                grid.append({"batch_size": batch, "logq_correction": logq, "epochs": e + 1,
-                             "val_top100": round(model.history_["top100_accuracy"][e], 4),
-                             "val_rmse": round(model.history_["rmse"][e], 4)})
-            print(f"  batch {batch:5d} logQ {logq!s:5s} val top-100 {[g['val_top100'] for g in grid[-MAX_EPOCHS:]]}"
-                  f" RMSE {[g['val_rmse'] for g in grid[-MAX_EPOCHS:]]}", flush=True)
+                grid.append(
+                    {
+                        "batch_size": batch,
+                        "logq_correction": logq,
+                        "epochs": e + 1,
+                        "val_top100": round(model.history_["top100_accuracy"][e], 4),
+                        "val_rmse": round(model.history_["rmse"][e], 4),
+                    }
+                )
+            print(
+                f"  batch {batch:5d} logQ {logq!s:5s} val top-100 {[g['val_top100'] for g in grid[-MAX_EPOCHS:]]}"
+                f" RMSE {[g['val_rmse'] for g in grid[-MAX_EPOCHS:]]}",
+                flush=True,
+            )
     ok = [g for g in grid if g["val_rmse"] <= GOAL_RMSE]
     best = max(g["val_top100"] for g in ok)
     near = [g for g in ok if g["val_top100"] >= best - TIE]
     pick = min(near, key=lambda g: (g["batch_size"] * g["epochs"], -g["val_top100"]))
-    return dict(embedding_dim=32, batch_size=pick["batch_size"], epochs=pick["epochs"], learning_rate=0.1,
-                logq_correction=pick["logq_correction"]), grid
+    return dict(
+        embedding_dim=32,
+        batch_size=pick["batch_size"],
+        epochs=pick["epochs"],
+        learning_rate=0.1,
+        logq_correction=pick["logq_correction"],
+    ), grid
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-selection", action="store_true",
-                        help="use RECORDED_CHOICE instead of re-running the validation grid")
+    parser.add_argument(
+        "--skip-selection", action="store_true", help="use RECORDED_CHOICE instead of re-running the validation grid"
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -112,8 +137,10 @@ def main() -> None:
     else:
         print("Selecting settings on a validation split of the training rows:", flush=True)
         settings, grid = select(train, items)
-        figures["selection"] = {"rule": f"max val top-100 with val RMSE <= {GOAL_RMSE}; within {TIE} of "
-                                        "the max, fewest batch x epochs", "grid": grid}
+        figures["selection"] = {
+            "rule": f"max val top-100 with val RMSE <= {GOAL_RMSE}; within {TIE} of the max, fewest batch x epochs",
+            "grid": grid,
+        }
         if settings != RECORDED_CHOICE:
             print(f"NOTE: selection differs from RECORDED_CHOICE {RECORDED_CHOICE}", flush=True)
     print("Chosen settings:", settings, flush=True)
@@ -121,13 +148,19 @@ def main() -> None:
     runs = [run_variants(train, test, items, settings, seed=s) for s in (0, 1, 2)]
     figures.update(runs[0])
     figures["seeds"] = {
-        name: {metric: {"mean": round(float(np.mean([r[name][metric] for r in runs])), 4),
-                        "std": round(float(np.std([r[name][metric] for r in runs], ddof=1)), 4)}
-               for metric in ("top100", "rmse")}
-        for name in VARIANTS}
+        name: {
+            metric: {
+                "mean": round(float(np.mean([r[name][metric] for r in runs])), 4),
+                "std": round(float(np.std([r[name][metric] for r in runs], ddof=1)), 4),
+            }
+            for metric in ("top100", "rmse")
+        }
+        for name in VARIANTS
+    }
     joint = figures["joint"]
-    figures["goal_met"] = bool(joint["top100"] >= PUBLISHED["joint"]["top100"]
-                               and joint["rmse"] <= PUBLISHED["joint"]["rmse"])
+    figures["goal_met"] = bool(
+        joint["top100"] >= PUBLISHED["joint"]["top100"] and joint["rmse"] <= PUBLISHED["joint"]["rmse"]
+    )
     figures["total_seconds"] = round(time.perf_counter() - start, 1)
     path = write_results("retrieval_rating", figures)
 

@@ -91,6 +91,7 @@ time), a fit takes roughly 1 s per epoch in either setting plus a few seconds of
 evaluation (synthetic fits 17-29 s for 30 epochs, census fits 15-20 s); the whole grid about
 40 minutes with ``--workers 2`` on the idle machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -133,16 +134,31 @@ CENSUS_ARCHITECTURES = {a: dict(census_bench.ARCHITECTURES[a]) for a in ("single
 
 SETTINGS = {
     "synthetic": {
-        "tasks": ("y1", "y2"), "task_type": "regression", "metric": "mse", "higher_is_better": False,
-        "n_train": 20_000, "n_val": 5_000, "n_test": 5_000, "task_correlation": 0.0, "n_sin": 2,
-        "max_epochs": 30, "patience": 4, "learning_rate": 3e-3,
+        "tasks": ("y1", "y2"),
+        "task_type": "regression",
+        "metric": "mse",
+        "higher_is_better": False,
+        "n_train": 20_000,
+        "n_val": 5_000,
+        "n_test": 5_000,
+        "task_correlation": 0.0,
+        "n_sin": 2,
+        "max_epochs": 30,
+        "patience": 4,
+        "learning_rate": 3e-3,
         "common": {k: v for k, v in tc_bench.COMMON.items()},  # towers (8,), batch 256, embeddings 8
         "architectures": SYNTHETIC_ARCHITECTURES,
     },
     "census": {
-        "tasks": census_bench.GROUPS[2], "task_type": "binary", "metric": "auc", "higher_is_better": True,
-        "group": 2, "train_rows": 50_000,
-        "max_epochs": 20, "patience": 2, "learning_rate": 3e-3,
+        "tasks": census_bench.GROUPS[2],
+        "task_type": "binary",
+        "metric": "auc",
+        "higher_is_better": True,
+        "group": 2,
+        "train_rows": 50_000,
+        "max_epochs": 20,
+        "patience": 2,
+        "learning_rate": 3e-3,
         "common": dict(census_bench.COMMON),  # embeddings 4, towers (8,), batch 1024
         "architectures": CENSUS_ARCHITECTURES,
     },
@@ -158,10 +174,16 @@ def learning_rates(setting: str) -> dict:
 def protocol(setting: str, quick: bool = False) -> dict:
     """Everything a run of ``setting`` depends on (its signature is this, as sorted JSON)."""
     s = SETTINGS[setting]
-    out = {"setting": setting, "tasks": list(s["tasks"]), "metric": s["metric"],
-           "max_epochs": s["max_epochs"], "patience": s["patience"],
-           "common": _plain(s["common"]), "architectures": _plain(s["architectures"]),
-           "learning_rates": learning_rates(setting)}
+    out = {
+        "setting": setting,
+        "tasks": list(s["tasks"]),
+        "metric": s["metric"],
+        "max_epochs": s["max_epochs"],
+        "patience": s["patience"],
+        "common": _plain(s["common"]),
+        "architectures": _plain(s["architectures"]),
+        "learning_rates": learning_rates(setting),
+    }
     if setting == "synthetic":
         out.update({k: s[k] for k in ("n_train", "n_val", "n_test", "task_correlation", "n_sin")})
         if quick:
@@ -231,9 +253,10 @@ def synthetic_split(seed: int, n_train: int, n_val: int, n_test: int, p: float =
 
     key = ("synthetic", seed, n_train, n_val, n_test, p, n_sin)
     if key not in _DATA:
-        frame = mt.data.make_correlated_tasks(n_train + n_val + n_test, task_correlation=p, n_features=100,
-                                              seed=seed, n_sin=n_sin)
-        _DATA[key] = frame.iloc[:n_train], frame.iloc[n_train:n_train + n_val], frame.iloc[n_train + n_val:]
+        frame = mt.data.make_correlated_tasks(
+            n_train + n_val + n_test, task_correlation=p, n_features=100, seed=seed, n_sin=n_sin
+        )
+        _DATA[key] = frame.iloc[:n_train], frame.iloc[n_train : n_train + n_val], frame.iloc[n_train + n_val :]
     return _DATA[key]
 
 
@@ -244,9 +267,10 @@ def synthetic_floors(seed: int, n_train: int, n_val: int, n_test: int, p: float 
     import mtrec_lib as mt
 
     n = n_train + n_val + n_test
-    frame, w = mt.data.make_correlated_tasks(n, task_correlation=p, n_features=100, seed=seed, n_sin=n_sin,
-                                             return_weights=True)
-    train, test = frame.iloc[:n_train], frame.iloc[n_train + n_val:]
+    frame, w = mt.data.make_correlated_tasks(
+        n, task_correlation=p, n_features=100, seed=seed, n_sin=n_sin, return_weights=True
+    )
+    train, test = frame.iloc[:n_train], frame.iloc[n_train + n_val :]
     x = test.filter(regex=r"^x\d+$").to_numpy()
     out = {f"linear_mse_{t}": v for t, v in tc_bench.linear_floor(train, test).items()}
     for t, wv in (("y1", w["w1"]), ("y2", w["w2"])):
@@ -259,8 +283,9 @@ def synthetic_floors(seed: int, n_train: int, n_val: int, n_test: int, p: float 
 
 def setting_data(proto: dict, seed: int):
     if proto["setting"] == "synthetic":
-        return synthetic_split(seed, proto["n_train"], proto["n_val"], proto["n_test"], proto["task_correlation"],
-                               proto["n_sin"])
+        return synthetic_split(
+            seed, proto["n_train"], proto["n_val"], proto["n_test"], proto["task_correlation"], proto["n_sin"]
+        )
     return census_bench.frames(proto["group"], False, proto["train_rows"])
 
 
@@ -279,9 +304,13 @@ def run_one(job: dict) -> dict:
     tasks = proto["tasks"]
     train, val, test = setting_data(proto, seed)
     task_type = SETTINGS[proto["setting"]]["task_type"]
-    kwargs = {**proto["common"], **proto["architectures"][arch],
-              "learning_rate": proto["learning_rates"][arch], "epochs": proto["max_epochs"],
-              "patience": proto["patience"]}
+    kwargs = {
+        **proto["common"],
+        **proto["architectures"][arch],
+        "learning_rate": proto["learning_rates"][arch],
+        "epochs": proto["max_epochs"],
+        "patience": proto["patience"],
+    }
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
     if arch != "single_task":
         kwargs.update(method_kwargs(job["method"], job["weight"], tasks))
@@ -304,20 +333,34 @@ def run_one(job: dict) -> dict:
     cos = [float(v) for v in hist[cos_keys[0]]] if cos_keys else []
     weights = {k[2:]: float(v[-1]) for k, v in hist.items() if k.startswith("w_") and k[2:] in tasks and v}
     best = int(np.nanargmin(val_loss)) + 1 if len(val_loss) else None
-    out.update({
-        "params": int(model.count_params()), "epochs_run": len(hist.get("loss", [])), "best_epoch": best,
-        "fit_seconds": float(model.fit_seconds_), "wall_seconds": time.perf_counter() - wall,
-        "grad_cos_epochs": [round(c, 5) for c in cos],
-        "grad_cos_mean": _mean(cos), "grad_cos_first": cos[0] if cos else None,
-        "grad_cos_last": cos[-1] if cos else None,
-        "learned_weights": weights or None,
-        "learned_weights_best_epoch": ({k[2:]: float(v[best - 1]) for k, v in hist.items()
-                                        if k.startswith("w_") and k[2:] in tasks and best and len(v) >= best}
-                                       or None),
-    })
+    out.update(
+        {
+            "params": int(model.count_params()),
+            "epochs_run": len(hist.get("loss", [])),
+            "best_epoch": best,
+            "fit_seconds": float(model.fit_seconds_),
+            "wall_seconds": time.perf_counter() - wall,
+            "grad_cos_epochs": [round(c, 5) for c in cos],
+            "grad_cos_mean": _mean(cos),
+            "grad_cos_first": cos[0] if cos else None,
+            "grad_cos_last": cos[-1] if cos else None,
+            "learned_weights": weights or None,
+            "learned_weights_best_epoch": (
+                {
+                    k[2:]: float(v[best - 1])
+                    for k, v in hist.items()
+                    if k.startswith("w_") and k[2:] in tasks and best and len(v) >= best
+                }
+                or None
+            ),
+        }
+    )
     if proto["setting"] == "synthetic" and arch == "single_task":
-        out.update(synthetic_floors(seed, proto["n_train"], proto["n_val"], proto["n_test"],
-                                    proto["task_correlation"], proto["n_sin"]))
+        out.update(
+            synthetic_floors(
+                seed, proto["n_train"], proto["n_val"], proto["n_test"], proto["task_correlation"], proto["n_sin"]
+            )
+        )
     return out
 
 
@@ -330,8 +373,9 @@ def run_jobs(jobs: list[dict], workers: int, done: dict, runs_file: Path) -> Non
     start = time.perf_counter()
     print(f"{len(todo)} fits ({len(jobs) - len(todo)} already recorded), {workers} worker(s) ...", flush=True)
     # spawn: a forked child would inherit this process's TensorFlow state, if any
-    with ProcessPoolExecutor(max_workers=workers, initializer=census_bench._init_worker,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=census_bench._init_worker, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         futures = [pool.submit(run_one, j) for j in todo]
         for i, fut in enumerate(as_completed(futures), 1):
             r = fut.result()
@@ -341,11 +385,14 @@ def run_jobs(jobs: list[dict], workers: int, done: dict, runs_file: Path) -> Non
             m = SETTINGS[r["setting"]]["metric"]
             elapsed = time.perf_counter() - start
             cos = f", cos {r['grad_cos_mean']:+.3f}" if r["grad_cos_mean"] is not None else ""
-            print(f"  [{i}/{len(todo)}] {r['setting']:<9} {r['arch']:<13} {r['point']:<11} seed {r['seed']}: "
-                  f"test {m} " + " / ".join(f"{r[f'test_{m}_{t}']:.4f}" for t in SETTINGS[r['setting']]['tasks'])
-                  + f"{cos}, {r['epochs_run']} epochs, fit {r['fit_seconds']:.0f} s "
-                  f"(elapsed {elapsed / 60:.1f} min, ~{elapsed / i * (len(todo) - i) / 60:.1f} min left)",
-                  flush=True)
+            print(
+                f"  [{i}/{len(todo)}] {r['setting']:<9} {r['arch']:<13} {r['point']:<11} seed {r['seed']}: "
+                f"test {m} "
+                + " / ".join(f"{r[f'test_{m}_{t}']:.4f}" for t in SETTINGS[r["setting"]]["tasks"])
+                + f"{cos}, {r['epochs_run']} epochs, fit {r['fit_seconds']:.0f} s "
+                f"(elapsed {elapsed / 60:.1f} min, ~{elapsed / i * (len(todo) - i) / 60:.1f} min left)",
+                flush=True,
+            )
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -358,9 +405,12 @@ def read_runs(path: Path) -> list[dict]:
 def stats(values) -> dict:
     """Mean, sample sd (None for one value) and the values, rounded to 6 decimals."""
     vals = [float(v) for v in values]
-    return {"mean": round(statistics.fmean(vals), 6) if vals else None,
-            "sd": round(statistics.stdev(vals), 6) if len(vals) > 1 else None,
-            "n": len(vals), "per_seed": [round(v, 6) for v in vals]}
+    return {
+        "mean": round(statistics.fmean(vals), 6) if vals else None,
+        "sd": round(statistics.stdev(vals), 6) if len(vals) > 1 else None,
+        "n": len(vals),
+        "per_seed": [round(v, 6) for v in vals],
+    }
 
 
 def gain(model_metric: float, single_metric: float, higher_is_better: bool) -> float:
@@ -385,6 +435,7 @@ def pareto_front(points: dict, higher_is_better: bool = True) -> list[str]:
 
 def is_seesaw(gain1: dict, gain2: dict) -> bool:
     """One task's mean paired gain above +1 sd, the other's below -1 sd."""
+
     def up(g):
         return g["mean"] is not None and g["sd"] is not None and g["mean"] > g["sd"]
 
@@ -397,8 +448,10 @@ def is_seesaw(gain1: dict, gain2: dict) -> bool:
 def paired_gains(rows: dict, single: dict, tasks, metric: str, higher_is_better: bool) -> dict:
     """Per task, the per-seed gains of ``rows`` (seed -> run) over ``single`` (seed -> run)."""
     seeds = sorted(set(rows) & set(single))
-    return {t: [gain(rows[s][f"test_{metric}_{t}"], single[s][f"test_{metric}_{t}"], higher_is_better)
-                for s in seeds] for t in tasks}, seeds
+    return {
+        t: [gain(rows[s][f"test_{metric}_{t}"], single[s][f"test_{metric}_{t}"], higher_is_better) for s in seeds]
+        for t in tasks
+    }, seeds
 
 
 def aggregate_setting(runs: list[dict], setting: str, sig: str, seeds, archs=ARCHS) -> dict:
@@ -411,22 +464,38 @@ def aggregate_setting(runs: list[dict], setting: str, sig: str, seeds, archs=ARC
     for r in mine:
         by_point.setdefault((r["arch"], point_name(r["method"], r.get("weight"))), {})[int(r["seed"])] = r
     single = by_point.get(("single_task", "sum"), {})
-    out: dict = {"tasks": tasks, "metric": f"test_{metric}", "higher_is_better": hib, "seeds": seeds,
-                 "signature": sig, "n_runs": len(mine)}
+    out: dict = {
+        "tasks": tasks,
+        "metric": f"test_{metric}",
+        "higher_is_better": hib,
+        "seeds": seeds,
+        "signature": sig,
+        "n_runs": len(mine),
+    }
     if single:
         ss = [single[k] for k in sorted(single)]
         out["single_task"] = {
-            "seeds": sorted(single), "params": ss[0]["params"],
+            "seeds": sorted(single),
+            "params": ss[0]["params"],
             "metric": {t: stats([r[f"test_{metric}_{t}"] for r in ss]) for t in tasks},
             "val_metric": {t: stats([r[f"val_{metric}_{t}"] for r in ss]) for t in tasks},
             "epochs_run": [r["epochs_run"] for r in ss],
-            "fit_seconds_mean": round(statistics.fmean(r["fit_seconds"] for r in ss), 1)}
+            "fit_seconds_mean": round(statistics.fmean(r["fit_seconds"] for r in ss), 1),
+        }
         if setting == "synthetic" and all("linear_mse_y1" in r for r in ss):
-            out["floors"] = {"per_seed": {str(r["seed"]): {k: round(r[k], 6) for k in (
-                "linear_mse_y1", "linear_mse_y2", "noise_mse_y1", "noise_mse_y2", "label_corr_train")}
-                for r in ss},
-                **{k: round(statistics.fmean(r[k] for r in ss), 6) for k in (
-                    "linear_mse_y1", "linear_mse_y2", "noise_mse_y1", "noise_mse_y2", "label_corr_train")}}
+            out["floors"] = {
+                "per_seed": {
+                    str(r["seed"]): {
+                        k: round(r[k], 6)
+                        for k in ("linear_mse_y1", "linear_mse_y2", "noise_mse_y1", "noise_mse_y2", "label_corr_train")
+                    }
+                    for r in ss
+                },
+                **{
+                    k: round(statistics.fmean(r[k] for r in ss), 6)
+                    for k in ("linear_mse_y1", "linear_mse_y2", "noise_mse_y1", "noise_mse_y2", "label_corr_train")
+                },
+            }
     points = {}
     for (arch, name), rows in sorted(by_point.items()):
         if arch == "single_task":
@@ -435,34 +504,53 @@ def aggregate_setting(runs: list[dict], setting: str, sig: str, seeds, archs=ARC
         g, gseeds = paired_gains(rows, single, tasks, metric, hib)
         gains = {t: stats(g[t]) for t in tasks}
         first = rs[0]
-        p = {"arch": arch, "method": first["method"], "weight": first.get("weight"), "seeds": sorted(rows),
-             "paired_seeds": gseeds, "params": first["params"],
-             "metric": {t: stats([r[f"test_{metric}_{t}"] for r in rs]) for t in tasks},
-             "val_metric": {t: stats([r[f"val_{metric}_{t}"] for r in rs]) for t in tasks},
-             "gain": gains,
-             "seesaw": bool(gseeds) and is_seesaw(gains[tasks[0]], gains[tasks[1]]),
-             "both_gains_positive": bool(gseeds) and all(gains[t]["mean"] > 0 for t in tasks),
-             "grad_cos": {k: (round(v, 6) if v is not None else None) for k, v in (
-                 ("mean", _mean(r["grad_cos_mean"] for r in rs)),
-                 ("sd", statistics.stdev([r["grad_cos_mean"] for r in rs])
-                  if len(rs) > 1 and all(r["grad_cos_mean"] is not None for r in rs) else None),
-                 ("first", _mean(r["grad_cos_first"] for r in rs)),
-                 ("last", _mean(r["grad_cos_last"] for r in rs)))},
-             "epochs_run": [r["epochs_run"] for r in rs],
-             "fit_seconds_mean": round(statistics.fmean(r["fit_seconds"] for r in rs), 1)}
+        p = {
+            "arch": arch,
+            "method": first["method"],
+            "weight": first.get("weight"),
+            "seeds": sorted(rows),
+            "paired_seeds": gseeds,
+            "params": first["params"],
+            "metric": {t: stats([r[f"test_{metric}_{t}"] for r in rs]) for t in tasks},
+            "val_metric": {t: stats([r[f"val_{metric}_{t}"] for r in rs]) for t in tasks},
+            "gain": gains,
+            "seesaw": bool(gseeds) and is_seesaw(gains[tasks[0]], gains[tasks[1]]),
+            "both_gains_positive": bool(gseeds) and all(gains[t]["mean"] > 0 for t in tasks),
+            "grad_cos": {
+                k: (round(v, 6) if v is not None else None)
+                for k, v in (
+                    ("mean", _mean(r["grad_cos_mean"] for r in rs)),
+                    (
+                        "sd",
+                        statistics.stdev([r["grad_cos_mean"] for r in rs])
+                        if len(rs) > 1 and all(r["grad_cos_mean"] is not None for r in rs)
+                        else None,
+                    ),
+                    ("first", _mean(r["grad_cos_first"] for r in rs)),
+                    ("last", _mean(r["grad_cos_last"] for r in rs)),
+                )
+            },
+            "epochs_run": [r["epochs_run"] for r in rs],
+            "fit_seconds_mean": round(statistics.fmean(r["fit_seconds"] for r in rs), 1),
+        }
         lw = [r["learned_weights"] for r in rs if r.get("learned_weights")]
-        p["learned_weights"] = ({t: round(statistics.fmean(w[t] for w in lw), 4) for t in tasks}
-                                if lw and all(t in w for w in lw for t in tasks) else None)
+        p["learned_weights"] = (
+            {t: round(statistics.fmean(w[t] for w in lw), 4) for t in tasks}
+            if lw and all(t in w for w in lw for t in tasks)
+            else None
+        )
         points[f"{arch}/{name}"] = p
     out["points"] = points
     means = {n: (p["metric"][tasks[0]]["mean"], p["metric"][tasks[1]]["mean"]) for n, p in points.items()}
     if single:
         means["single_task"] = tuple(out["single_task"]["metric"][t]["mean"] for t in tasks)
     overall = pareto_front(means, hib)
-    per_arch = {a: pareto_front({n: v for n, v in means.items() if n.startswith(a + "/")}, hib)
-                for a in archs if any(n.startswith(a + "/") for n in means)}
-    out["pareto_front"] = {"overall": overall, "per_arch": per_arch,
-                           "single_task_on_front": "single_task" in overall}
+    per_arch = {
+        a: pareto_front({n: v for n, v in means.items() if n.startswith(a + "/")}, hib)
+        for a in archs
+        if any(n.startswith(a + "/") for n in means)
+    }
+    out["pareto_front"] = {"overall": overall, "per_arch": per_arch, "single_task_on_front": "single_task" in overall}
     for n, p in points.items():
         p["pareto_overall"] = n in overall
         p["pareto_arch"] = n in per_arch.get(p["arch"], [])
@@ -472,8 +560,10 @@ def aggregate_setting(runs: list[dict], setting: str, sig: str, seeds, archs=ARC
     cos = [p["grad_cos"]["mean"] for p in points.values() if p["grad_cos"]["mean"] is not None]
     out["grad_cos_summary"] = {
         "mean_over_points": round(statistics.fmean(cos), 6) if cos else None,
-        "min": round(min(cos), 6) if cos else None, "max": round(max(cos), 6) if cos else None,
-        "sum_by_arch": {a: points[f"{a}/sum"]["grad_cos"] for a in archs if f"{a}/sum" in points}}
+        "min": round(min(cos), 6) if cos else None,
+        "max": round(max(cos), 6) if cos else None,
+        "sum_by_arch": {a: points[f"{a}/sum"]["grad_cos"] for a in archs if f"{a}/sum" in points},
+    }
     return out
 
 
@@ -486,24 +576,31 @@ def ple_vs_mmoe(by_point: dict, single: dict, tasks, metric: str, hib: bool, poi
         seeds = sorted(set(ple) & set(mmoe))
         if not seeds:
             continue
-        diff = {t: stats([gain(ple[s][f"test_{metric}_{t}"], mmoe[s][f"test_{metric}_{t}"], hib) for s in seeds])
-                for t in tasks}
+        diff = {
+            t: stats([gain(ple[s][f"test_{metric}_{t}"], mmoe[s][f"test_{metric}_{t}"], hib) for s in seeds])
+            for t in tasks
+        }
         pp, pm = points.get(f"ple/{name}"), points.get(f"mmoe/{name}")
         out[name] = {
-            "seeds": seeds, "difference": diff,
+            "seeds": seeds,
+            "difference": diff,
             "ple_better_on_both": all(diff[t]["mean"] > 0 for t in tasks),
             "ple_worse_on_both": all(diff[t]["mean"] < 0 for t in tasks),
             "beyond_1sd": {t: (diff[t]["sd"] is not None and abs(diff[t]["mean"]) > diff[t]["sd"]) for t in tasks},
             "ple_both_gains_positive": bool(pp and pp["both_gains_positive"]),
             "mmoe_both_gains_positive": bool(pm and pm["both_gains_positive"]),
-            "ple_seesaw": bool(pp and pp["seesaw"]), "mmoe_seesaw": bool(pm and pm["seesaw"])}
+            "ple_seesaw": bool(pp and pp["seesaw"]),
+            "mmoe_seesaw": bool(pm and pm["seesaw"]),
+        }
     return out
 
 
 def aggregate(runs: list[dict], settings: dict) -> dict:
     """``settings``: name -> {"signature", "seeds", "archs"}; one aggregate per setting."""
-    return {name: aggregate_setting(runs, name, v["signature"], v["seeds"], v.get("archs", ARCHS))
-            for name, v in settings.items()}
+    return {
+        name: aggregate_setting(runs, name, v["signature"], v["seeds"], v.get("archs", ARCHS))
+        for name, v in settings.items()
+    }
 
 
 # ---------------------------------------------------------------------------- report
@@ -526,11 +623,15 @@ def readme_row(results: dict, proto: dict) -> str:
             f"{sum(x['ple_seesaw'] for x in d.values())} vs {sum(x['mmoe_seesaw'] for x in d.values())} of {len(d)} "
             f"comparisons, PLE better on both (>1 sd) in "
             f"{sum(x['ple_better_on_both'] and all(x['beyond_1sd'].values()) for x in d.values())}, worse on both in "
-            f"{sum(x['ple_worse_on_both'] and all(x['beyond_1sd'].values()) for x in d.values())}")
-    return (f"| `seesaw.py --workers {proto['workers']}` | per-task gain over equal-sized single-task models, "
-            f"{len(proto['archs'])} architectures x 5 methods + fixed-weight sweep {proto['sweep_weights']}, seeds "
-            f"{proto['seeds']}; synthetic p=0 (test MSE) and census group 2 on 50,000 rows (test AUC) | "
-            + "; ".join(cells) + " | PLE paper: PLE reduces the seesaw against MMoE | see the notebook |")
+            f"{sum(x['ple_worse_on_both'] and all(x['beyond_1sd'].values()) for x in d.values())}"
+        )
+    return (
+        f"| `seesaw.py --workers {proto['workers']}` | per-task gain over equal-sized single-task models, "
+        f"{len(proto['archs'])} architectures x 5 methods + fixed-weight sweep {proto['sweep_weights']}, seeds "
+        f"{proto['seeds']}; synthetic p=0 (test MSE) and census group 2 on 50,000 rows (test AUC) | "
+        + "; ".join(cells)
+        + " | PLE paper: PLE reduces the seesaw against MMoE | see the notebook |"
+    )
 
 
 def markdown(results: dict) -> str:
@@ -538,24 +639,32 @@ def markdown(results: dict) -> str:
     for name, agg in results.items():
         tasks, metric = agg["tasks"], agg["metric"].split("_", 1)[1].upper()
         st = agg.get("single_task")
-        lines.append(f"\n{name}: single-task test {metric} "
-                     + (", ".join(f"{t} {st['metric'][t]['mean']:.4f} ± {_sd(st['metric'][t])}"
-                                  for t in tasks) if st else "-")
-                     + f"; Pareto front (all points): {', '.join(agg['pareto_front']['overall'])}")
-        lines.append(f"| setting | model / method | {tasks[0]} gain | {tasks[1]} gain | seesaw | "
-                     "Pareto (all / arch) | grad cos |")
+        lines.append(
+            f"\n{name}: single-task test {metric} "
+            + (", ".join(f"{t} {st['metric'][t]['mean']:.4f} ± {_sd(st['metric'][t])}" for t in tasks) if st else "-")
+            + f"; Pareto front (all points): {', '.join(agg['pareto_front']['overall'])}"
+        )
+        lines.append(
+            f"| setting | model / method | {tasks[0]} gain | {tasks[1]} gain | seesaw | "
+            "Pareto (all / arch) | grad cos |"
+        )
         lines.append("|---|---|---|---|---|---|---|")
         for n, p in agg["points"].items():
             g = [f"{p['gain'][t]['mean']:+.4f} ± {_sd(p['gain'][t])}" for t in tasks]
             cos = p["grad_cos"]["mean"]
-            lines.append(f"| {name} | {n} | {g[0]} | {g[1]} | {'yes' if p['seesaw'] else 'no'} | "
-                         f"{'yes' if p['pareto_overall'] else 'no'} / {'yes' if p['pareto_arch'] else 'no'} | "
-                         + (f"{cos:+.3f}" if cos is not None else "-") + " |")
+            lines.append(
+                f"| {name} | {n} | {g[0]} | {g[1]} | {'yes' if p['seesaw'] else 'no'} | "
+                f"{'yes' if p['pareto_overall'] else 'no'} / {'yes' if p['pareto_arch'] else 'no'} | "
+                + (f"{cos:+.3f}" if cos is not None else "-")
+                + " |"
+            )
         lines.append(f"\n{name}: PLE - MMoE, gain difference per task (mean ± sd over seeds)")
         for m, d in agg["ple_vs_mmoe"].items():
-            lines.append(f"  {m:<12} " + ", ".join(
-                f"{t} {d['difference'][t]['mean']:+.4f} ± {_sd(d['difference'][t])}" for t in tasks)
-                + f"; PLE both gains > 0: {d['ple_both_gains_positive']}, MMoE: {d['mmoe_both_gains_positive']}")
+            lines.append(
+                f"  {m:<12} "
+                + ", ".join(f"{t} {d['difference'][t]['mean']:+.4f} ± {_sd(d['difference'][t])}" for t in tasks)
+                + f"; PLE both gains > 0: {d['ple_both_gains_positive']}, MMoE: {d['mmoe_both_gains_positive']}"
+            )
     return "\n".join(lines)
 
 
@@ -569,12 +678,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="parallel fits, one TensorFlow thread each")
     ap.add_argument("--runs-file", type=Path, default=None, help=f"default {RUNS_FILE.relative_to(ROOT)}")
     ap.add_argument("--summarise", action="store_true", help="aggregate the recorded runs only, train nothing")
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke test: 2,000 rows, 2 epochs, seed 0, one architecture, into a temporary folder")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 2,000 rows, 2 epochs, seed 0, one architecture, into a temporary folder",
+    )
     args = ap.parse_args(argv)
     archs = args.archs or (["shared_bottom"] if args.quick else list(ARCHS))
-    sweep = args.sweep_weights if args.sweep_weights is not None else (
-        [0.1, 0.9] if args.quick else list(SWEEP_WEIGHTS))
+    sweep = (
+        args.sweep_weights if args.sweep_weights is not None else ([0.1, 0.9] if args.quick else list(SWEEP_WEIGHTS))
+    )
     seeds = args.seeds or ([0] if args.quick else list(SEEDS))
     out_dir = Path(tempfile.mkdtemp(prefix="seesaw_quick_")) if args.quick else RESULTS
     runs_file = args.runs_file or (out_dir / "seesaw_runs.jsonl" if args.quick else RUNS_FILE)
@@ -585,24 +698,35 @@ def main(argv: list[str] | None = None) -> int:
     if not args.summarise:
         run_jobs(jobs, args.workers, done, runs_file)
     runs = read_runs(runs_file)
-    chosen = {s: {"signature": signature(protocol(s, args.quick)), "seeds": seeds, "archs": archs}
-              for s in args.settings}
+    chosen = {
+        s: {"signature": signature(protocol(s, args.quick)), "seeds": seeds, "archs": archs} for s in args.settings
+    }
     results = aggregate(runs, chosen)
     missing = [s for s, agg in results.items() if "single_task" not in agg or not agg["points"]]
     if missing:
         print(f"no recorded runs (or no single-task runs) for {missing} in {runs_file}; nothing written")
         return 1
-    mine = [r for r in runs if any(r.get("signature") == c["signature"] for c in chosen.values())
-            and int(r["seed"]) in seeds]
+    mine = [
+        r
+        for r in runs
+        if any(r.get("signature") == c["signature"] for c in chosen.values()) and int(r["seed"]) in seeds
+    ]
     figures = {
         "protocol": {
             "settings": {s: protocol(s, args.quick) for s in args.settings},
-            "archs": archs, "methods": list(METHODS), "sweep_weights": sweep, "seeds": seeds,
-            "workers": args.workers, "quick": args.quick,
-            "training": ("Adam; early stopping on val_loss (plain sum of the task losses), best weights "
-                         "restored; gradient_cosine=True on every multi-task run; one TensorFlow thread per fit"),
-            "seesaw_rule": ("one task's mean paired gain over single-task > +1 sd (over seeds) and the other's "
-                            "< -1 sd"),
+            "archs": archs,
+            "methods": list(METHODS),
+            "sweep_weights": sweep,
+            "seeds": seeds,
+            "workers": args.workers,
+            "quick": args.quick,
+            "training": (
+                "Adam; early stopping on val_loss (plain sum of the task losses), best weights "
+                "restored; gradient_cosine=True on every multi-task run; one TensorFlow thread per fit"
+            ),
+            "seesaw_rule": (
+                "one task's mean paired gain over single-task > +1 sd (over seeds) and the other's < -1 sd"
+            ),
             "gain": "synthetic: single-task MSE - model MSE; census: model AUC - single-task AUC (paired by seed)",
             "runs_file": str(runs_file.relative_to(ROOT)) if runs_file.is_relative_to(ROOT) else str(runs_file),
         },
@@ -618,9 +742,11 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(results))
     print("\nRow for the Results table of benchmarks/README.md:\n" + readme_row(results, figures["protocol"]))
     print(f"\nwrote {path}" + (f"\nnotebook: MTREC_SEESAW_RESULTS={path}" if args.quick else ""))
-    print(f"fit seconds in these results: {figures['fit_seconds_total']:.0f} "
-          f"(~{figures['fit_seconds_total'] / max(args.workers, 1) / 60:.1f} min of wall time with "
-          f"{args.workers} workers); this invocation {figures['wall_seconds_this_invocation']:.0f} s")
+    print(
+        f"fit seconds in these results: {figures['fit_seconds_total']:.0f} "
+        f"(~{figures['fit_seconds_total'] / max(args.workers, 1) / 60:.1f} min of wall time with "
+        f"{args.workers} workers); this invocation {figures['wall_seconds_this_invocation']:.0f} s"
+    )
     return 0
 
 

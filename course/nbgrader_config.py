@@ -5,6 +5,7 @@ for a release, ``build/grading`` for an autograding run); nbgrader reads it from
 edit it here and rerun the script. On a JupyterHub, the course guide of the book
 (``book/course_guide.md``) says which lines to change.
 """
+
 c = get_config()  # noqa: F821  (nbgrader defines get_config when it loads this file)
 
 # Course id: the name students see in the Assignments tab on a JupyterHub.

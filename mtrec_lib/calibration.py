@@ -32,6 +32,7 @@ Examples
 >>> bool(after < before / 5)
 True
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -125,8 +126,10 @@ class Calibrator(BaseEstimator):
         _probabilities(p, "y_prob")
         _binary_labels(y, "y_true")
         if np.unique(y).size < 2:
-            raise ValueError(f"y_true holds a single class ({int(y[0])}); a calibrator needs held-out rows with "
-                             "both outcomes. Use a longer calibration period.")
+            raise ValueError(
+                f"y_true holds a single class ({int(y[0])}); a calibrator needs held-out rows with "
+                "both outcomes. Use a longer calibration period."
+            )
         if self.method == "platt":
             # No penalty: with one feature and thousands of rows there is nothing to regularise,
             # and a penalty would pull the slope toward 0 (every row to the base rate).
@@ -188,8 +191,10 @@ class TaskCalibrator(BaseEstimator):
     def _method(self, task: str) -> str:
         if isinstance(self.method, Mapping):
             if task not in self.method:
-                raise KeyError(f"method: no calibration method for task {task!r}; give one, e.g. "
-                               f"method={{..., {task!r}: 'isotonic'}}.")
+                raise KeyError(
+                    f"method: no calibration method for task {task!r}; give one, e.g. "
+                    f"method={{..., {task!r}: 'isotonic'}}."
+                )
             return self.method[task]
         return self.method
 
@@ -200,8 +205,10 @@ class TaskCalibrator(BaseEstimator):
         index labels (e.g. ``model.predict(val)`` and ``val``); rows are paired by label.
         """
         if not isinstance(predictions, pd.DataFrame):
-            raise ValueError("predictions must be a DataFrame with one probability column per task, "
-                             "e.g. MultiTaskLearning.predict(df).")
+            raise ValueError(
+                "predictions must be a DataFrame with one probability column per task, "
+                "e.g. MultiTaskLearning.predict(df)."
+            )
         tasks = list(predictions.columns) if self.tasks is None else list(self.tasks)
         if not tasks:
             raise ValueError("tasks: nothing to calibrate; pass a predictions frame with task columns.")

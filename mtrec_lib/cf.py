@@ -50,6 +50,7 @@ Examples
 >>> knn.predict(pd.DataFrame({"user_id": [3], "item_id": [20]})).round(3)
 array([2.667])
 """
+
 from __future__ import annotations
 
 import warnings
@@ -162,7 +163,7 @@ def _padded_rows(starts: np.ndarray, lengths: np.ndarray, growth: float = 1.25, 
             continue
         step = max(1, max_entries // int(lengths[group].max()))
         for start in range(0, len(group), step):
-            block = group[start:start + step]
+            block = group[start : start + step]
             n = lengths[block]
             col = np.arange(int(n.max()))[None, :]
             yield block, starts[block][:, None] + np.minimum(col, (n - 1)[:, None]), col < n[:, None]
@@ -186,8 +187,14 @@ def _topk_mask(s: np.ndarray, k: int) -> np.ndarray:
 
 
 def baseline_als(
-    x: np.ndarray, y: np.ndarray, r: np.ndarray, n_x: int, n_y: int,
-    reg_x: float = 15.0, reg_y: float = 10.0, n_epochs: int = 10,
+    x: np.ndarray,
+    y: np.ndarray,
+    r: np.ndarray,
+    n_x: int,
+    n_y: int,
+    reg_x: float = 15.0,
+    reg_y: float = 10.0,
+    n_epochs: int = 10,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Baselines ``b_x, b_y`` of ``r ~ mu + b_x + b_y`` by Surprise's ALS (``bsl_options`` defaults).
 
@@ -360,8 +367,14 @@ def knn_estimate(
 
 
 def _knn_fast(
-    sim: np.ndarray, cand_x: np.ndarray, cand_values: np.ndarray, y_ptr: np.ndarray,
-    xq: np.ndarray, yq: np.ndarray, k: int, min_k: int,
+    sim: np.ndarray,
+    cand_x: np.ndarray,
+    cand_values: np.ndarray,
+    y_ptr: np.ndarray,
+    xq: np.ndarray,
+    yq: np.ndarray,
+    k: int,
+    min_k: int,
 ) -> np.ndarray:
     """:func:`knn_estimate` for all queries ``(xq, yq)`` at once, without a Python loop per query.
 
@@ -415,8 +428,11 @@ class _TopN:
             codes.append(c)
             if (c < 0).any():
                 n = df[col][c < 0].nunique()
-                unseen.append(f"{(c < 0).sum()} of {len(df)} rows have {a} {col} not seen in fit ({n} {noun}{'s' * (n > 1)})")
-        if unseen:
+                unseen.append(
+                    f"{(c < 0).sum()} of {len(df)} rows have {a} {col} not seen in fit "
+                    f"({n} {noun}{'s' if n > 1 else ''})"
+                )
+        if unseen:  # one warning per call, whatever the number of rows
             warnings.warn(f"{where}: {' and '.join(unseen)}; they get {fallback}.", UserWarning, stacklevel=3)
         return codes[0], codes[1]
 
@@ -433,8 +449,10 @@ class _TopN:
         if not isinstance(user_ids, (np.ndarray, pd.Series, pd.Index)):
             user_ids = list(user_ids)
         if np.ndim(user_ids) != 1:
-            raise ValueError(f"{where}: user_ids must be one id or a 1-D list of ids, got shape "
-                             f"{np.shape(user_ids)}. Flatten it, e.g. np.ravel(user_ids).")
+            raise ValueError(
+                f"{where}: user_ids must be one id or a 1-D list of ids, got shape "
+                f"{np.shape(user_ids)}. Flatten it, e.g. np.ravel(user_ids)."
+            )
         users = pd.Index(user_ids).unique()
         fix = "pd.Index(user_ids).astype({dtype!r})."
         return users, _codes(self.user_ids_, users, where, "user_ids", fix)
@@ -483,7 +501,7 @@ class _TopN:
         n = check_positive_int(n, "n")
         parts = []
         for start in range(0, max(len(codes), 1), batch_size):  # one empty batch for no users
-            c = codes[start:start + batch_size]
+            c = codes[start : start + batch_size]
             scores = self._user_scores(c)
             if exclude_seen:
                 known = np.flatnonzero(c >= 0)
@@ -496,8 +514,16 @@ class _TopN:
             rows, cols = np.nonzero((scores >= cut[:, None]) & np.isfinite(scores))
             order, position, _ = rank_within_users(rows, scores[rows, cols])
             top = order[position < n]
-            parts.append(pd.DataFrame({USER: users[start + rows[top]], ITEM: self.item_ids_[cols[top]],
-                                       SCORE: scores[rows[top], cols[top]], RANK: position[position < n] + 1}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        USER: users[start + rows[top]],
+                        ITEM: self.item_ids_[cols[top]],
+                        SCORE: scores[rows[top], cols[top]],
+                        RANK: position[position < n] + 1,
+                    }
+                )
+            )
         return pd.concat(parts, ignore_index=True)
 
     def score_items(self, user_ids: Iterable | None = None) -> pd.DataFrame:
@@ -537,8 +563,9 @@ class _TopN:
         ((2, 3), [10, 20, 30], [2.0, 1.0, 1.0])
         """
         users, codes = self._users(user_ids, "score_items")
-        return pd.DataFrame(self._user_scores(codes), index=pd.Index(users, name=USER),
-                            columns=pd.Index(self.item_ids_, name=ITEM))
+        return pd.DataFrame(
+            self._user_scores(codes), index=pd.Index(users, name=USER), columns=pd.Index(self.item_ids_, name=ITEM)
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -641,12 +668,13 @@ class _KNN(_TopN, BaseEstimator):
         rated = slice(self._y_ptr[y], self._y_ptr[y + 1])  # the x that rated y, training-row order
         neighbours = self._cand_x[rated]
         return knn_estimate(
-            self.similarity_[x, neighbours], self._cand_r[rated], self.k, min_k=self.min_k,
-            neighbour_means=self.means_[neighbours] if self.centered else None, own_mean=self.means_[x],
+            self.similarity_[x, neighbours],
+            self._cand_r[rated],
+            self.k,
+            min_k=self.min_k,
+            neighbour_means=self.means_[neighbours] if self.centered else None,
+            own_mean=self.means_[x],
         )
-
-    def _score(self, user_codes: np.ndarray) -> np.ndarray:
-        return self._topn_scores(user_codes)
 
 
 class UserKNN(_KNN):
@@ -706,7 +734,7 @@ class UserKNN(_KNN):
 
     _user_based = True
 
-    def _topn_scores(self, user_codes: np.ndarray) -> np.ndarray:
+    def _score(self, user_codes: np.ndarray) -> np.ndarray:
         # User-based top-N: votes of the k most similar users, weighted by similarity.
         if self._topn_matrix is None:
             check_choice(self.topn_similarity, "topn_similarity", ["cosine", "rating"])
@@ -756,7 +784,7 @@ class ItemKNN(_KNN):
 
     _user_based = False
 
-    def _topn_scores(self, user_codes: np.ndarray) -> np.ndarray:
+    def _score(self, user_codes: np.ndarray) -> np.ndarray:
         if self._topn_matrix is None:
             check_choice(self.topn_similarity, "topn_similarity", ["cosine", "conditional_probability", "rating"])
             if self.topn_similarity == "rating":
@@ -846,9 +874,9 @@ class BiasedMF(_TopN, BaseEstimator):
         p = np.zeros((n_u, f + 1))  # [p_u, b_u]
         for _ in range(self.n_epochs):
             # Users: features [q_i, 1], target r - mu - b_i; then items likewise.
-            t = _refill(ub, (enc.r - mu - q[enc.i, f])[by_user])
+            t = sp.csr_matrix(((enc.r - mu - q[enc.i, f])[by_user], ub.indices, ub.indptr), shape=ub.shape)
             p = _als_half_pen(ub, t, np.c_[q[:, :f], np.ones(n_i)], cnt_u, pen)
-            t = _refill(ib, (enc.r - mu - p[enc.u, f])[by_item])
+            t = sp.csr_matrix(((enc.r - mu - p[enc.u, f])[by_item], ib.indices, ib.indptr), shape=ib.shape)
             q = _als_half_pen(ib, t, np.c_[p[:, :f], np.ones(n_u)], cnt_i, pen)
         self._fit_topn(enc)
         self.global_mean_ = mu
@@ -887,10 +915,6 @@ def _pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> tu
     perm = np.argsort(rows, kind="stable")
     indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_rows))]
     return perm, sp.csr_matrix((np.ones(len(perm)), cols[perm], indptr), shape=(n_rows, n_cols))
-
-
-def _refill(pattern: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
-    return sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=pattern.shape)
 
 
 def _als_half_pen(
@@ -961,6 +985,8 @@ def _prune_normalise(s: sp.csr_matrix, k: int, normalise: bool, diag_offset: int
         sums = np.asarray(out.sum(axis=1)).ravel()
         out = sp.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ out
     return sp.csr_matrix(out)
+
+
 def topk_item_similarity(
     interactions: sp.spmatrix,
     k: int = 20,
@@ -1081,9 +1107,15 @@ class ItemTopN(_TopN, BaseEstimator):
     [20]
     """
 
+    _fitted_attr = "similarity_"
+
     def __init__(
-        self, k: int = 20, similarity: str = "cosine", alpha: float = 0.5,
-        row_normalize: bool = True, normalize: bool = True,
+        self,
+        k: int = 20,
+        similarity: str = "cosine",
+        alpha: float = 0.5,
+        row_normalize: bool = True,
+        normalize: bool = True,
     ):
         self.k = k
         self.similarity = similarity
@@ -1103,7 +1135,6 @@ class ItemTopN(_TopN, BaseEstimator):
 
     def _score(self, user_codes: np.ndarray) -> np.ndarray:
         return (self.seen_[user_codes] @ self.similarity_).toarray()
-
 
 
 class EASE(_TopN, BaseEstimator):

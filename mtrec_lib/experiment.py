@@ -27,6 +27,7 @@ Examples
 >>> round(minimum_detectable_effect(sd=1.0, n=1570), 4)
 0.1
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -118,27 +119,29 @@ class CupedResult(NamedTuple):
 def _top_lists(name: str, table: pd.DataFrame, users: np.ndarray, list_size: int) -> pd.DataFrame:
     """The first ``list_size`` items of each user's list, with their display position."""
     if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"policies[{name!r}]: expected a DataFrame user_id, item_id, rank, "
-                        f"got {type(table).__name__}.")
+        raise TypeError(f"policies[{name!r}]: expected a DataFrame user_id, item_id, rank, got {type(table).__name__}.")
     check_frame(table, f"policies[{name!r}]", required=[USER, ITEM, RANK], unique=[USER, ITEM])
     missing = np.setdiff1d(users, table[USER].unique())
     if len(missing):
-        raise ValueError(f"policies[{name!r}] has no list for {len(missing)} of the experiment's users "
-                         f"(e.g. user_id {missing[0]!r}); recommend for every user or pass users= "
-                         f"with the users all policies cover.")
+        raise ValueError(
+            f"policies[{name!r}] has no list for {len(missing)} of the experiment's users "
+            f"(e.g. user_id {missing[0]!r}); recommend for every user or pass users= "
+            f"with the users all policies cover."
+        )
     return shown_lists(table.loc[table[USER].isin(users), [USER, ITEM, RANK]], list_size).reset_index(drop=True)
 
 
 class _Exposure(NamedTuple):
-    row_user: np.ndarray      # index into the experiment's user array, one per (user, slot)
-    price: np.ndarray         # item price per slot
-    p_click: np.ndarray       # (slots, devices) true click probability
-    p_buy: np.ndarray         # (slots, devices) true purchase probability given a click
-    mean: np.ndarray          # (users, 3) device-averaged expected clicks, purchases, gmv per visit
+    row_user: np.ndarray  # index into the experiment's user array, one per (user, slot)
+    price: np.ndarray  # item price per slot
+    p_click: np.ndarray  # (slots, devices) true click probability
+    p_buy: np.ndarray  # (slots, devices) true purchase probability given a click
+    mean: np.ndarray  # (users, 3) device-averaged expected clicks, purchases, gmv per visit
 
 
-def _exposure(truth: Any, top: pd.DataFrame, user_pos: pd.Index, price: pd.Series,
-              devices: list[str], share: np.ndarray) -> _Exposure:
+def _exposure(
+    truth: Any, top: pd.DataFrame, user_pos: pd.Index, price: pd.Series, devices: list[str], share: np.ndarray
+) -> _Exposure:
     pc = np.empty((len(top), len(devices)))
     pv = np.empty_like(pc)
     for d, dev in enumerate(devices):
@@ -149,15 +152,16 @@ def _exposure(truth: Any, top: pd.DataFrame, user_pos: pd.Index, price: pd.Serie
     if np.isnan(prices).any():
         bad = top[ITEM].to_numpy()[np.isnan(prices)][0]
         raise KeyError(f"item_id {bad!r} of a policy is not in shop.items; recommend items of this shop only.")
-    click = pc @ share                       # expectation over the device mix of one visit
+    click = pc @ share  # expectation over the device mix of one visit
     buy = (pc * pv) @ share
     per_visit = np.zeros((len(user_pos), 3))
     np.add.at(per_visit, row_user, np.column_stack([click, buy, buy * prices]))
     return _Exposure(row_user, prices, pc, pv, per_visit)
 
 
-def _draw_period(rng: np.random.Generator, exp: _Exposure, rows: np.ndarray, visit_prob: np.ndarray,
-                 n_days: int, share: np.ndarray) -> np.ndarray:
+def _draw_period(
+    rng: np.random.Generator, exp: _Exposure, rows: np.ndarray, visit_prob: np.ndarray, n_days: int, share: np.ndarray
+) -> np.ndarray:
     """Draw visits, clicks, purchases and GMV of the users ``rows`` over ``n_days`` days.
 
     Every visit shows the user's whole list on a device drawn from the log's mix; each
@@ -171,7 +175,7 @@ def _draw_period(rng: np.random.Generator, exp: _Exposure, rows: np.ndarray, vis
     by_device = np.zeros((n, len(share)), dtype=np.int64)
     by_device[rows] = rng.multinomial(visits[rows], share)
     slots = np.isin(exp.row_user, rows)
-    shown = by_device[exp.row_user[slots]]                          # (slots, devices) impressions
+    shown = by_device[exp.row_user[slots]]  # (slots, devices) impressions
     clicks = rng.binomial(shown, exp.p_click[slots])
     buys = rng.binomial(clicks, exp.p_buy[slots]).sum(axis=1)
     out = np.zeros((n, 4))
@@ -258,8 +262,9 @@ def simulate_ab_test(
     0.0
     """
     if not isinstance(policies, Mapping) or len(policies) < 2:
-        raise ValueError("policies must map at least two names to recommendation tables "
-                         "(the same table twice for an A/A test).")
+        raise ValueError(
+            "policies must map at least two names to recommendation tables (the same table twice for an A/A test)."
+        )
     names = [str(k) for k in policies]
     if len(set(names)) != len(names):
         raise ValueError(f"policies: names must be distinct as strings, got {names}.")
@@ -293,37 +298,59 @@ def simulate_ab_test(
     share = share / share.sum()
     user_pos = pd.Index(user_ids)
     price = shop.items.set_index(ITEM)["price"].astype(float)
-    exposures = {n: _exposure(truth, _top_lists(n, tables[n], user_ids, list_size), user_pos, price,
-                              devices, share) for n in names}
+    exposures = {
+        n: _exposure(truth, _top_lists(n, tables[n], user_ids, list_size), user_pos, price, devices, share)
+        for n in names
+    }
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(user_ids))
     bucket_of = np.empty(len(user_ids), dtype=np.int64)
     bucket_of[order] = np.arange(len(user_ids)) % len(names)
     everyone = np.arange(len(user_ids))
-    pre = (_draw_period(rng, exposures[control], everyone, visit_prob, pre_days, share)
-           if pre_days else np.zeros((len(user_ids), 4)))
+    pre = (
+        _draw_period(rng, exposures[control], everyone, visit_prob, pre_days, share)
+        if pre_days
+        else np.zeros((len(user_ids), 4))
+    )
     post = np.zeros((len(user_ids), 4))
     for b, n in enumerate(names):
         rows = np.flatnonzero(bucket_of == b)
         post[rows] = _draw_period(rng, exposures[n], rows, visit_prob, n_days, share)[rows]
 
-    out = pd.DataFrame({USER: user_ids, "bucket": np.asarray(names, dtype=object)[bucket_of],
-                        "visit_prob": visit_prob})
+    out = pd.DataFrame({USER: user_ids, "bucket": np.asarray(names, dtype=object)[bucket_of], "visit_prob": visit_prob})
     for j, m in enumerate(METRICS):
         out[m] = post[:, j] if m == "gmv" else post[:, j].astype(np.int64)
     for j, m in enumerate(METRICS):
         out[f"pre_{m}"] = pre[:, j] if m == "gmv" else pre[:, j].astype(np.int64)
     expected_visits = n_days * visit_prob
-    expected = pd.concat([
-        pd.DataFrame({USER: user_ids, "policy": n, "visits": expected_visits,
-                      **{m: expected_visits * exposures[n].mean[:, j] for j, m in
-                         enumerate(("clicks", "purchases", "gmv"))}})
-        for n in names], ignore_index=True)
-    params = dict(n_days=n_days, pre_days=pre_days, list_size=list_size, visit_rate=visit_rate, seed=seed,
-                  n_users=len(user_ids))
-    return ABTestResult(users=out, expected=expected, control=control, policies=[control] +
-                        [n for n in names if n != control], params=params)
+    expected = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    USER: user_ids,
+                    "policy": n,
+                    "visits": expected_visits,
+                    **{
+                        m: expected_visits * exposures[n].mean[:, j]
+                        for j, m in enumerate(("clicks", "purchases", "gmv"))
+                    },
+                }
+            )
+            for n in names
+        ],
+        ignore_index=True,
+    )
+    params = dict(
+        n_days=n_days, pre_days=pre_days, list_size=list_size, visit_rate=visit_rate, seed=seed, n_users=len(user_ids)
+    )
+    return ABTestResult(
+        users=out,
+        expected=expected,
+        control=control,
+        policies=[control] + [n for n in names if n != control],
+        params=params,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -399,10 +426,21 @@ def difference_in_means(y: Any, bucket: Any, control: str, treatment: str, alpha
         rel_se = float(np.sqrt(vt / mc**2 + mt_**2 * vc / mc**4))
     else:
         rel, rel_se = float("nan"), float("nan")
-    return {"control_mean": mc, "treatment_mean": mt_, "n_control": int(len(c)), "n_treatment": int(len(t)),
-            "lift": lift, "se": se, "ci_low": lift - z * se, "ci_high": lift + z * se, "p_value": p,
-            "relative_lift": rel, "relative_se": rel_se, "relative_ci_low": rel - z * rel_se,
-            "relative_ci_high": rel + z * rel_se}
+    return {
+        "control_mean": mc,
+        "treatment_mean": mt_,
+        "n_control": int(len(c)),
+        "n_treatment": int(len(t)),
+        "lift": lift,
+        "se": se,
+        "ci_low": lift - z * se,
+        "ci_high": lift + z * se,
+        "p_value": p,
+        "relative_lift": rel,
+        "relative_se": rel_se,
+        "relative_ci_low": rel - z * rel_se,
+        "relative_ci_high": rel + z * rel_se,
+    }
 
 
 def cuped(y: Any, x: Any) -> CupedResult:
@@ -457,8 +495,9 @@ def cuped(y: Any, x: Any) -> CupedResult:
     return CupedResult(y - theta * (x - x.mean()), float(theta), float(reduction))
 
 
-def ab_summary(result: ABTestResult, metric: str = "purchases", *, covariate: str | None = None,
-               alpha: float = 0.05) -> pd.DataFrame:
+def ab_summary(
+    result: ABTestResult, metric: str = "purchases", *, covariate: str | None = None, alpha: float = 0.05
+) -> pd.DataFrame:
     """One row per treatment: the estimated lift, its interval, and the true lift beside it.
 
     Parameters
@@ -510,8 +549,13 @@ def ab_summary(result: ABTestResult, metric: str = "purchases", *, covariate: st
             extra = {"theta": adj.theta, "variance_reduction": adj.variance_reduction}
         r = difference_in_means(y, bucket[pair], result.control, t, alpha=alpha)
         true = result.true_lift(metric, t)
-        rows[t] = {**r, "true_lift": true["absolute"], "true_relative_lift": true["relative"],
-                   "covers_truth": bool(r["ci_low"] <= true["absolute"] <= r["ci_high"]), **extra}
+        rows[t] = {
+            **r,
+            "true_lift": true["absolute"],
+            "true_relative_lift": true["relative"],
+            "covers_truth": bool(r["ci_low"] <= true["absolute"] <= r["ci_high"]),
+            **extra,
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

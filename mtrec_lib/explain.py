@@ -45,6 +45,7 @@ True
 >>> imp.iloc[0]["feature"]   # the click label depends on x only
 'x'
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -77,8 +78,9 @@ _DEFAULT_METRIC = {"binary": "auc", "regression": "rmse"}
 # ---------------------------------------------------------------------------
 def _check_fitted(model: Any, caller: str) -> None:
     if not hasattr(model, "tasks_") or not hasattr(model, "feature_names_in_"):
-        raise NotFittedError(f"{caller}: this {type(model).__name__} is not fitted yet; call fit first: "
-                             "model.fit(data).")
+        raise NotFittedError(
+            f"{caller}: this {type(model).__name__} is not fitted yet; call fit first: model.fit(data)."
+        )
 
 
 def _as_columns(by: str | Sequence[str] | None) -> list[str]:
@@ -92,13 +94,16 @@ def _as_columns(by: str | Sequence[str] | None) -> list[str]:
     return cols
 
 
-def _gates(model: MultiTaskLearning, data: pd.DataFrame, by: list[str], level: int | None,
-           caller: str) -> dict[str, pd.DataFrame]:
+def _gates(
+    model: MultiTaskLearning, data: pd.DataFrame, by: list[str], level: int | None, caller: str
+) -> dict[str, pd.DataFrame]:
     _check_fitted(model, caller)
     check_frame(data, f"{caller}(data)", required=by)
     if not hasattr(model, "gate_weights"):
-        raise ValueError(f"{caller}: {type(model).__name__} has no gate_weights method; "
-                         "pass a fitted mt.MultiTaskLearning with a gated architecture.")
+        raise ValueError(
+            f"{caller}: {type(model).__name__} has no gate_weights method; "
+            "pass a fitted mt.MultiTaskLearning with a gated architecture."
+        )
     return model.gate_weights(data, level=level)
 
 
@@ -127,8 +132,9 @@ def _effective_number(weights: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # Gates
 # ---------------------------------------------------------------------------
-def expert_utilisation(model: MultiTaskLearning, data: pd.DataFrame, by: str | Sequence[str] | None = None,
-                       *, level: int | None = None) -> pd.DataFrame:
+def expert_utilisation(
+    model: MultiTaskLearning, data: pd.DataFrame, by: str | Sequence[str] | None = None, *, level: int | None = None
+) -> pd.DataFrame:
     """Mean gate weight of every expert, per gate (task) and optionally per group of rows.
 
     Parameters
@@ -170,8 +176,9 @@ def expert_utilisation(model: MultiTaskLearning, data: pd.DataFrame, by: str | S
     return out
 
 
-def effective_experts(model: MultiTaskLearning, data: pd.DataFrame, by: str | Sequence[str] | None = None,
-                      *, level: int | None = None) -> pd.DataFrame:
+def effective_experts(
+    model: MultiTaskLearning, data: pd.DataFrame, by: str | Sequence[str] | None = None, *, level: int | None = None
+) -> pd.DataFrame:
     """How many experts each gate really mixes: the exponential of the gate's entropy.
 
     For gate weights :math:`w_1, \\dots, w_n` (summing to 1) the effective number of
@@ -236,20 +243,25 @@ def _feature_groups(model: MultiTaskLearning, features: Any) -> dict[str, list[s
     else:
         groups = {str(c): [str(c)] for c in features}
     if not groups:
-        raise ValueError("features is empty; pass None (every feature the model reads), a list of "
-                         "columns, or a dict {group name: [columns]}.")
+        raise ValueError(
+            "features is empty; pass None (every feature the model reads), a list of "
+            "columns, or a dict {group name: [columns]}."
+        )
     for name, cols in groups.items():
         if not cols:
             raise ValueError(f"feature group {name!r} has no columns.")
         for col in cols:
             if col not in known:
-                raise ValueError(f"column {col!r} (in features) is not a feature of the model, so shuffling it "
-                                 f"cannot change a prediction. The model reads: {known}.")
+                raise ValueError(
+                    f"column {col!r} (in features) is not a feature of the model, so shuffling it "
+                    f"cannot change a prediction. The model reads: {known}."
+                )
     return groups
 
 
-def _tasks_and_labels(model: MultiTaskLearning, data: pd.DataFrame, task: Any, metric: str | None,
-                      caller: str) -> tuple[list[str], dict[str, str], dict[str, np.ndarray]]:
+def _tasks_and_labels(
+    model: MultiTaskLearning, data: pd.DataFrame, task: Any, metric: str | None, caller: str
+) -> tuple[list[str], dict[str, str], dict[str, np.ndarray]]:
     """Resolve ``task`` and ``metric``, check ``data``; return tasks, metric per task, labels."""
     task_types = dict(model.tasks_)
     if task is None:
@@ -264,16 +276,20 @@ def _tasks_and_labels(model: MultiTaskLearning, data: pd.DataFrame, task: Any, m
     for t in tasks:
         m = _DEFAULT_METRIC[task_types[t]] if metric is None else check_choice(metric, "metric", list(METRICS))
         if task_types[t] not in METRICS[m][2]:
-            raise ValueError(f"metric {m!r} does not apply to the {task_types[t]} task {t!r}; use one of "
-                             f"{[k for k, v in METRICS.items() if task_types[t] in v[2]]}.")
+            raise ValueError(
+                f"metric {m!r} does not apply to the {task_types[t]} task {t!r}; use one of "
+                f"{[k for k, v in METRICS.items() if task_types[t] in v[2]]}."
+            )
         metrics[t] = m
     name = f"{caller}(data)"
     check_frame(data, name, required=[*model.feature_names_in_, *tasks])
     for t in tasks:
         (check_binary if task_types[t] == "binary" else check_numeric)(data, name, t)
         if metrics[t] == "auc" and data[t].nunique() < 2:
-            raise ValueError(f"{name}: column {t!r} holds one class only, so its AUC is undefined. Use more "
-                             "rows (a longer period) or metric='logloss'.")
+            raise ValueError(
+                f"{name}: column {t!r} holds one class only, so its AUC is undefined. Use more "
+                "rows (a longer period) or metric='logloss'."
+            )
     return tasks, metrics, {t: data[t].to_numpy(dtype=float) for t in tasks}
 
 
@@ -286,20 +302,28 @@ def _quality_lost(score: np.ndarray | float, baseline: float, metric: str) -> np
 def _sorted(frame: pd.DataFrame, tasks: list[str], column: str) -> pd.DataFrame:
     """Rows by task (in ``tasks`` order), then by decreasing ``column``."""
     order = {t: i for i, t in enumerate(tasks)}
-    return frame.sort_values(["task", column], key=lambda s: s.map(order) if s.name == "task" else -s,
-                             kind="stable").reset_index(drop=True)
+    return frame.sort_values(
+        ["task", column], key=lambda s: s.map(order) if s.name == "task" else -s, kind="stable"
+    ).reset_index(drop=True)
 
 
-def _score_all(model: MultiTaskLearning, frame: pd.DataFrame, labels: dict[str, np.ndarray],
-               metrics: dict[str, str]) -> dict[str, float]:
+def _score_all(
+    model: MultiTaskLearning, frame: pd.DataFrame, labels: dict[str, np.ndarray], metrics: dict[str, str]
+) -> dict[str, float]:
     pred = model.predict(frame)
     return {t: float(METRICS[m][0](labels[t], pred[t].to_numpy(dtype=float))) for t, m in metrics.items()}
 
 
-def permutation_importance(model: MultiTaskLearning, data: pd.DataFrame,
-                           task: str | Sequence[str] | None = None, *,
-                           features: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
-                           n_repeats: int = 5, seed: int = 0, metric: str | None = None) -> pd.DataFrame:
+def permutation_importance(
+    model: MultiTaskLearning,
+    data: pd.DataFrame,
+    task: str | Sequence[str] | None = None,
+    *,
+    features: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    n_repeats: int = 5,
+    seed: int = 0,
+    metric: str | None = None,
+) -> pd.DataFrame:
     """Permutation feature importance per task: the quality lost when a feature is shuffled.
 
     For each feature (or group), the rows of that column are permuted, which breaks its
@@ -376,10 +400,17 @@ def permutation_importance(model: MultiTaskLearning, data: pd.DataFrame,
             work[col] = data[col]
         for t in tasks:
             drop = _quality_lost(np.asarray(scores[t]), baseline[t], metrics[t])
-            records.append({"task": t, "feature": group, "metric": metrics[t], "baseline": baseline[t],
-                            "importance_mean": float(drop.mean()),
-                            "importance_std": float(drop.std(ddof=1)) if n_repeats > 1 else 0.0,
-                            "n_repeats": n_repeats})
+            records.append(
+                {
+                    "task": t,
+                    "feature": group,
+                    "metric": metrics[t],
+                    "baseline": baseline[t],
+                    "importance_mean": float(drop.mean()),
+                    "importance_std": float(drop.std(ddof=1)) if n_repeats > 1 else 0.0,
+                    "n_repeats": n_repeats,
+                }
+            )
     return _sorted(pd.DataFrame.from_records(records), tasks, "importance_mean")
 
 
@@ -396,8 +427,9 @@ def _expert_slots(model: MultiTaskLearning) -> list[tuple[str, Any, int]]:
 
     arch = getattr(model, "architecture", None)
     if arch not in ("mmoe", "omoe", "cgc", "ple"):
-        raise ValueError(f"expert_knockout needs experts; architecture {arch!r} has none. Use 'mmoe', "
-                         "'omoe', 'cgc' or 'ple'.")
+        raise ValueError(
+            f"expert_knockout needs experts; architecture {arch!r} has none. Use 'mmoe', 'omoe', 'cgc' or 'ple'."
+        )
     layer = model.network_.get_layer("core").get_layer(arch)
     if isinstance(layer, MMoE):
         group = layer.experts
@@ -420,8 +452,9 @@ def _expert_slots(model: MultiTaskLearning) -> list[tuple[str, Any, int]]:
     return slots
 
 
-def expert_knockout(model: MultiTaskLearning, data: pd.DataFrame, task: str | Sequence[str] | None = None,
-                    *, metric: str | None = None) -> pd.DataFrame:
+def expert_knockout(
+    model: MultiTaskLearning, data: pd.DataFrame, task: str | Sequence[str] | None = None, *, metric: str | None = None
+) -> pd.DataFrame:
     """Switch each expert off in turn and measure what every task loses.
 
     Gate weights say how much of each expert a task *mixes in*; they do not say how much
@@ -474,8 +507,10 @@ def expert_knockout(model: MultiTaskLearning, data: pd.DataFrame, task: str | Se
     tasks, metrics, labels = _tasks_and_labels(model, data, task, metric, caller)
     for _, group, _ in slots:
         if float(keras.activations.get(group.activation)(keras.ops.zeros(()))) != 0.0:
-            raise ValueError(f"expert_knockout zeroes an expert's last layer, which silences it only when "
-                             f"activation(0) = 0; the experts use {group.activation!r}.")
+            raise ValueError(
+                f"expert_knockout zeroes an expert's last layer, which silences it only when "
+                f"activation(0) = 0; the experts use {group.activation!r}."
+            )
     util = expert_utilisation(model, data)
     baseline = _score_all(model, data, labels, metrics)
     records = []
@@ -496,7 +531,15 @@ def expert_knockout(model: MultiTaskLearning, data: pd.DataFrame, task: str | Se
             weight = util.loc[gate, name] if name in util.columns else np.nan
             if pd.isna(weight):
                 continue  # CGC/PLE: this task's gate cannot reach the other tasks' own experts
-            records.append({"task": t, "expert": name, "gate_weight": float(weight), "metric": metrics[t],
-                            "baseline": baseline[t], "knocked_out": scores[t],
-                            "importance": float(_quality_lost(scores[t], baseline[t], metrics[t]))})
+            records.append(
+                {
+                    "task": t,
+                    "expert": name,
+                    "gate_weight": float(weight),
+                    "metric": metrics[t],
+                    "baseline": baseline[t],
+                    "knocked_out": scores[t],
+                    "importance": float(_quality_lost(scores[t], baseline[t], metrics[t])),
+                }
+            )
     return _sorted(pd.DataFrame.from_records(records), tasks, "importance")

@@ -61,6 +61,7 @@ Examples
 >>> mt.metrics.auc(y, p)                         # paired by label: the positive 0 scores 0.9
 0.5
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -145,8 +146,7 @@ def _pair(y_true, y_pred, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarra
     out = [_vector(values, name) for values, name in zip((y_true, y_pred), names)]
     if out[0].shape != out[1].shape:
         raise ValueError(
-            f"{names[0]} has {out[0].size} values but {names[1]} has {out[1].size}; "
-            "they must be aligned row by row."
+            f"{names[0]} has {out[0].size} values but {names[1]} has {out[1].size}; they must be aligned row by row."
         )
     return out[0], out[1]
 
@@ -160,8 +160,10 @@ def _binary_labels(y: np.ndarray, name: str) -> np.ndarray:
 
 def _probabilities(p: np.ndarray, name: str) -> np.ndarray:
     if (p < 0).any() or (p > 1).any():
-        raise ValueError(f"{name} must be probabilities in [0, 1], found values in [{p.min():g}, {p.max():g}]. "
-                         "Apply a sigmoid to raw scores first.")
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1], found values in [{p.min():g}, {p.max():g}]. "
+            "Apply a sigmoid to raw scores first."
+        )
     return p
 
 
@@ -255,8 +257,9 @@ def _calibration_bins(y_true, y_prob, n_bins: int, strategy: str) -> pd.DataFram
     check_choice(strategy, "strategy", ["uniform", "quantile"])
     _probabilities(p, "y_prob")
     if (y < 0).any() or (y > 1).any():
-        raise ValueError("y_true must hold 0/1 labels or true probabilities in [0, 1], "
-                         f"found values in [{y.min():g}, {y.max():g}].")
+        raise ValueError(
+            f"y_true must hold 0/1 labels or true probabilities in [0, 1], found values in [{y.min():g}, {y.max():g}]."
+        )
     if strategy == "uniform":
         # floor(p * n) rather than a search in np.linspace edges: linspace's 0.6000000000000001
         # would put a prediction of exactly 0.6 in the bin below its edge.
@@ -274,13 +277,15 @@ def _calibration_bins(y_true, y_prob, n_bins: int, strategy: str) -> pd.DataFram
     sum_p = np.bincount(idx, weights=p, minlength=k)
     sum_y = np.bincount(idx, weights=y, minlength=k)
     keep = count > 0
-    return pd.DataFrame({
-        "bin_lower": edges[:-1][keep],
-        "bin_upper": edges[1:][keep],
-        "mean_predicted": sum_p[keep] / count[keep],
-        "fraction_positive": sum_y[keep] / count[keep],
-        "count": count[keep],
-    })
+    return pd.DataFrame(
+        {
+            "bin_lower": edges[:-1][keep],
+            "bin_upper": edges[1:][keep],
+            "mean_predicted": sum_p[keep] / count[keep],
+            "fraction_positive": sum_y[keep] / count[keep],
+            "count": count[keep],
+        }
+    )
 
 
 def reliability_curve(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
@@ -411,8 +416,10 @@ def top_k_accuracy(scores, positives, k: int = 100) -> float:
     positives = np.asarray(positives).astype(np.int64, copy=False).ravel()
     k = check_positive_int(k, "k")
     if scores.ndim != 2 or scores.shape[0] != positives.shape[0]:
-        raise ValueError(f"scores must be (n_queries, n_candidates) with one row per positive; got "
-                         f"scores {scores.shape} and {positives.shape[0]} positives.")
+        raise ValueError(
+            f"scores must be (n_queries, n_candidates) with one row per positive; got "
+            f"scores {scores.shape} and {positives.shape[0]} positives."
+        )
     if scores.shape[0] == 0:
         raise ValueError("top_k_accuracy: no queries. Pass at least one row.")
     if (positives >= scores.shape[1]).any() or (positives < -1).any():
@@ -528,9 +535,7 @@ def _per_user(
     # j-th hit of a user (1-based) at position p contributes precision j / p to the AP sum.
     j = hits.groupby(USER, sort=False).cumcount().to_numpy() + 1
     ap_sum = np.bincount(hit_u, weights=j / pos, minlength=n_users)
-    return pd.DataFrame(
-        {"n_rel": n_rel, "hits": n_hits, "dcg": dcg, "idcg": idcg, "ap_sum": ap_sum}, index=user_index
-    )
+    return pd.DataFrame({"n_rel": n_rel, "hits": n_hits, "dcg": dcg, "idcg": idcg, "ap_sum": ap_sum}, index=user_index)
 
 
 def _user_values(t: pd.DataFrame, k: int) -> dict[str, np.ndarray]:
@@ -685,8 +690,14 @@ def ranking_report(
     0.5
     """
     t = _per_user(recs, truth, k, threshold, users)
-    names = {"p": f"p@{k}", "recall": f"recall@{k}", "ndcg": f"ndcg@{k}", "map": "map", "map@k": f"map@{k}",
-             "hit": f"hit@{k}"}
+    names = {
+        "p": f"p@{k}",
+        "recall": f"recall@{k}",
+        "ndcg": f"ndcg@{k}",
+        "map": "map",
+        "map@k": f"map@{k}",
+        "hit": f"hit@{k}",
+    }
     out = {names[m]: float(np.mean(v)) for m, v in _user_values(t, k).items()}
     return {**out, "n_users": int(len(t))}
 
@@ -1052,16 +1063,18 @@ def heldout_ranks(
         target = s_rows[r, i[b]]
         full_above[b], full_tied[b] = _above_tied(s_rows[r], target, candidates[r])
         samp_above[b], samp_tied[b] = _above_tied(s_rows[r], target, sampled[r])
-    return pd.DataFrame({
-        USER: heldout[USER].to_numpy(),
-        ITEM: heldout[ITEM].to_numpy(),
-        "full_rank": 1.0 + full_above + full_tied / 2.0,
-        "full_tied": full_tied,
-        "n_full": n_pool[row_of],
-        "sampled_rank": 1.0 + samp_above + samp_tied / 2.0,
-        "sampled_tied": samp_tied,
-        "n_sampled": sampled.sum(axis=1)[row_of],
-    })
+    return pd.DataFrame(
+        {
+            USER: heldout[USER].to_numpy(),
+            ITEM: heldout[ITEM].to_numpy(),
+            "full_rank": 1.0 + full_above + full_tied / 2.0,
+            "full_tied": full_tied,
+            "n_full": n_pool[row_of],
+            "sampled_rank": 1.0 + samp_above + samp_tied / 2.0,
+            "sampled_tied": samp_tied,
+            "n_sampled": sampled.sum(axis=1)[row_of],
+        }
+    )
 
 
 def _rank_values(rank: np.ndarray, tied: np.ndarray, n_neg: np.ndarray, k: int, ties: str) -> dict:
@@ -1072,8 +1085,12 @@ def _rank_values(rank: np.ndarray, tied: np.ndarray, n_neg: np.ndarray, k: int, 
     if ties != "expected":
         r = above + 1.0 + (tied if ties == "pessimistic" else 0.0)
         auc = (n_neg - (r - 1.0)) / n_neg
-        return {"hit": (r <= k).astype(float), "ndcg": np.where(r <= k, 1.0 / np.log2(r + 1.0), 0.0),
-                "rr": 1.0 / r, "auc": auc}
+        return {
+            "hit": (r <= k).astype(float),
+            "ndcg": np.where(r <= k, 1.0 / np.log2(r + 1.0), 0.0),
+            "rr": 1.0 / r,
+            "auc": auc,
+        }
     # Random tie-breaking: the item lands on each of ranks above+1 .. above+1+tied with
     # probability 1/(tied+1); every metric below is the exact mean over those ranks.
     m = tied + 1.0
@@ -1147,22 +1164,36 @@ def rank_metrics(
     >>> rank_metrics(ranks, k=3, ties="pessimistic")["full"]["hit@3"]
     0.0
     """
-    check_frame(ranks, "ranks", numeric=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied",
-                                         "n_sampled"])  # numeric columns are required too
+    check_frame(
+        ranks, "ranks", numeric=["full_rank", "full_tied", "n_full", "sampled_rank", "sampled_tied", "n_sampled"]
+    )  # numeric columns are required too
     k = check_positive_int(k, "k")
     check_choice(ties, "ties", RANK_TIES)
     out, rows = {}, {}
     for which in ("full", "sampled"):
         n_neg = ranks[f"n_{which}"].to_numpy(dtype=float)
         if (n_neg < 1).any():
-            raise ValueError(f"ranks: some rows have n_{which} = 0 negatives; their rank says nothing. "
-                             "Drop them first.")
-        v = _rank_values(ranks[f"{which}_rank"].to_numpy(dtype=float), ranks[f"{which}_tied"].to_numpy(dtype=float),
-                         n_neg, k, ties)
-        out[which] = {f"hit@{k}": float(v["hit"].mean()), f"ndcg@{k}": float(v["ndcg"].mean()),
-                      "mrr": float(v["rr"].mean()), "auc": float(v["auc"].mean()), "n": int(len(ranks))}
-        rows.update({f"{which}_hit@{k}": v["hit"], f"{which}_ndcg@{k}": v["ndcg"], f"{which}_mrr": v["rr"],
-                     f"{which}_auc": v["auc"]})
+            raise ValueError(
+                f"ranks: some rows have n_{which} = 0 negatives; their rank says nothing. Drop them first."
+            )
+        v = _rank_values(
+            ranks[f"{which}_rank"].to_numpy(dtype=float), ranks[f"{which}_tied"].to_numpy(dtype=float), n_neg, k, ties
+        )
+        out[which] = {
+            f"hit@{k}": float(v["hit"].mean()),
+            f"ndcg@{k}": float(v["ndcg"].mean()),
+            "mrr": float(v["rr"].mean()),
+            "auc": float(v["auc"].mean()),
+            "n": int(len(ranks)),
+        }
+        rows.update(
+            {
+                f"{which}_hit@{k}": v["hit"],
+                f"{which}_ndcg@{k}": v["ndcg"],
+                f"{which}_mrr": v["rr"],
+                f"{which}_auc": v["auc"],
+            }
+        )
     if per_row:
         keys = {c: ranks[c].to_numpy() for c in (USER, ITEM) if c in ranks.columns}
         return pd.DataFrame({**keys, **rows}, index=ranks.index)

@@ -45,6 +45,7 @@ Examples
 >>> pipe.fit(log).recommend([3])[["user_id", "item_id", "rank"]].to_dict("records")
 [{'user_id': 3, 'item_id': 20, 'rank': 1}]
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -179,21 +180,23 @@ def similarity_features(rows: pd.DataFrame, history: pd.DataFrame, k: int = 50) 
     if len(hist) == 0 or len(rows) == 0:
         return out
     users, items = pd.Index(pd.unique(hist[USER])), pd.Index(pd.unique(hist[ITEM]))
-    x = sp.csr_matrix((np.ones(len(hist)), (users.get_indexer(hist[USER]), items.get_indexer(hist[ITEM]))),
-                      shape=(len(users), len(items)))
+    x = sp.csr_matrix(
+        (np.ones(len(hist)), (users.get_indexer(hist[USER]), items.get_indexer(hist[ITEM]))),
+        shape=(len(users), len(items)),
+    )
     u, i = users.get_indexer(rows[USER]), items.get_indexer(rows[ITEM])
     known = (u >= 0) & (i >= 0)  # an unknown user has no history, an unknown item no clickers
     if not known.any():
         return out
     u, i = u[known], i[known]
-    s_item = _cosine_neighbours(x, k)                     # items x items, diagonal empty
-    s_user = _cosine_neighbours(sp.csr_matrix(x.T), k)    # users x users, diagonal empty
+    s_item = _cosine_neighbours(x, k)  # items x items, diagonal empty
+    s_user = _cosine_neighbours(sp.csr_matrix(x.T), k)  # users x users, diagonal empty
     xt = sp.csr_matrix(x.T)
     # Row-wise dot products of gathered sparse rows: memory grows with len(rows), never with
     # n_users * n_items. The empty diagonals drop j = i and v = u from the sums.
     item_num = np.asarray(x[u].multiply(s_item[i]).sum(axis=1)).ravel()
     user_num = np.asarray(s_user[u].multiply(xt[i]).sum(axis=1)).ravel()
-    own = np.asarray(x[u, i]).ravel()                     # 1 if the pair itself is in the history
+    own = np.asarray(x[u, i]).ravel()  # 1 if the pair itself is in the history
     item_den = np.asarray(x.sum(axis=1)).ravel()[u] - own
     user_den = np.asarray(x.sum(axis=0)).ravel()[i] - own
     values = np.zeros((len(u), 2))
@@ -203,8 +206,9 @@ def similarity_features(rows: pd.DataFrame, history: pd.DataFrame, k: int = 50) 
     return out
 
 
-def point_in_time_features(log: pd.DataFrame, interaction: str = "click", time_col: str = "day",
-                           k: int = 50) -> pd.DataFrame:
+def point_in_time_features(
+    log: pd.DataFrame, interaction: str = "click", time_col: str = "day", k: int = 50
+) -> pd.DataFrame:
     """:func:`similarity_features` of every row from the interactions *before* its time step.
 
     A row logged on day *d* gets features computed from the interactions of days
@@ -368,12 +372,23 @@ class RecommendationPipeline(BaseEstimator):
     (['user_id', 'item_id', 'score', 'rank'], [3, 3])
     """
 
-    def __init__(self, candidate_model: Any = None, ranker: Any = None, fusion: Mapping[str, float] | None = None,
-                 reranker: str | None = None, trade_off: float = 0.7, dpp_ridge: float = 0.1,
-                 n_candidates: int = 100, n: int = 10,
-                 interaction: str = "click", diversity_features: tuple[str, ...] = ("item_category",),
-                 context: Mapping[str, Any] | None = None, similarity_k: int = 50, exclude_seen: bool = True,
-                 time_col: str = "day"):
+    def __init__(
+        self,
+        candidate_model: Any = None,
+        ranker: Any = None,
+        fusion: Mapping[str, float] | None = None,
+        reranker: str | None = None,
+        trade_off: float = 0.7,
+        dpp_ridge: float = 0.1,
+        n_candidates: int = 100,
+        n: int = 10,
+        interaction: str = "click",
+        diversity_features: tuple[str, ...] = ("item_category",),
+        context: Mapping[str, Any] | None = None,
+        similarity_k: int = 50,
+        exclude_seen: bool = True,
+        time_col: str = "day",
+    ):
         self.candidate_model = candidate_model
         self.ranker = ranker
         self.fusion = fusion
@@ -430,8 +445,10 @@ class RecommendationPipeline(BaseEstimator):
             self.item_vectors_ = pd.get_dummies(table.astype(str), dtype=float)
         self.history_ = interactions(log, self.interaction)
         if len(self.history_) == 0:
-            raise ValueError(f"fit(log): column {self.interaction!r} has no positive row; collaborative "
-                             "filtering needs at least one interaction.")
+            raise ValueError(
+                f"fit(log): column {self.interaction!r} has no positive row; collaborative "
+                "filtering needs at least one interaction."
+            )
         model = ItemTopN(k=20) if self.candidate_model is None else self.candidate_model
         self.candidate_model_ = clone(model).fit(self.history_)
 
@@ -446,8 +463,7 @@ class RecommendationPipeline(BaseEstimator):
                 features = [USER, ITEM, *user_cols, *item_cols, *self._context_values, *SIMILARITY_FEATURES]
             self.features_ = list(features)
             frame = log.copy()
-            frame[SIMILARITY_FEATURES] = point_in_time_features(log, self.interaction, self.time_col,
-                                                                self.similarity_k)
+            frame[SIMILARITY_FEATURES] = point_in_time_features(log, self.interaction, self.time_col, self.similarity_k)
             # Fitted on the training rows only: the scaler's min and max are parameters of the
             # model, and at serving time there are no future rows to take them from.
             self.scaler_ = MinMaxScaler().fit(frame[SIMILARITY_FEATURES])
@@ -475,8 +491,10 @@ class RecommendationPipeline(BaseEstimator):
             elif c in log.columns:
                 values[c] = log[c].mode().iloc[0]
             else:
-                raise ValueError(f"context: the ranker reads column {c!r}, which is not in the log; "
-                                 f"give its serving value, e.g. context={{{c!r}: ...}}.")
+                raise ValueError(
+                    f"context: the ranker reads column {c!r}, which is not in the log; "
+                    f"give its serving value, e.g. context={{{c!r}: ...}}."
+                )
         return values
 
     # -------------------------------------------------------------- stages
@@ -488,8 +506,10 @@ class RecommendationPipeline(BaseEstimator):
         users = self.users_.index if user_ids is None else pd.Index(pd.unique(np.asarray(list(user_ids))))
         unknown = users[~users.isin(self.users_.index)]
         if len(unknown):
-            raise ValueError(f"user_ids: {len(unknown)} user(s) not in the log given to fit, e.g. "
-                             f"{unknown[0]!r}; the pipeline reads user features from that log.")
+            raise ValueError(
+                f"user_ids: {len(unknown)} user(s) not in the log given to fit, e.g. "
+                f"{unknown[0]!r}; the pipeline reads user features from that log."
+            )
         return users
 
     def candidates(self, user_ids: Iterable | None = None) -> pd.DataFrame:
@@ -510,8 +530,10 @@ class RecommendationPipeline(BaseEstimator):
         """
         self._check_fitted()
         if self.ranker_ is None:
-            raise ValueError("featurize: this pipeline has no ranker, so it has no ranker features; fit it with "
-                             "ranker=mt.MultiTaskLearning(...) to get them.")
+            raise ValueError(
+                "featurize: this pipeline has no ranker, so it has no ranker features; fit it with "
+                "ranker=mt.MultiTaskLearning(...) to get them."
+            )
         check_frame(pairs, "pairs", required=[USER, ITEM], allow_empty=True)
         replaced = {*self.users_.columns, *self.items_.columns, *self._context_values, *SIMILARITY_FEATURES}
         frame = pairs.drop(columns=[c for c in pairs.columns if c in replaced])
@@ -537,8 +559,14 @@ class RecommendationPipeline(BaseEstimator):
             frame[f"p_{task}"] = pred[task].to_numpy()
         return frame
 
-    def rank(self, scored: pd.DataFrame, fusion: Mapping[str, float] | None = None,
-             reranker: str | None = "default", trade_off: float | None = None, n: int | None = None) -> pd.DataFrame:
+    def rank(
+        self,
+        scored: pd.DataFrame,
+        fusion: Mapping[str, float] | None = None,
+        reranker: str | None = "default",
+        trade_off: float | None = None,
+        n: int | None = None,
+    ) -> pd.DataFrame:
         """Interest modelling and diversity: the final lists from :meth:`score_candidates`.
 
         Parameters
@@ -576,8 +604,10 @@ class RecommendationPipeline(BaseEstimator):
             return top_k_per_user(cands, SCORE, n).reset_index(drop=True)
         check_choice(reranker, "reranker", ["mmr", "dpp"])
         if self.item_vectors_ is None:
-            raise ValueError(f"reranker: the fitted log has no {list(self.diversity_features)} column(s) to "
-                             "measure item similarity with; refit with them or set diversity_features.")
+            raise ValueError(
+                f"reranker: the fitted log has no {list(self.diversity_features)} column(s) to "
+                "measure item similarity with; refit with them or set diversity_features."
+            )
 
         knob = {"lambda_": trade_off} if reranker == "mmr" else {"theta": trade_off, "ridge": self.dpp_ridge}
         return rerank(cands, self.item_vectors_, method=reranker, n=n, kind="features", **knob)
@@ -630,8 +660,10 @@ class ShopTruth:
 
     def __init__(self, shop: Any):
         if not isinstance(getattr(shop, "world", None), ShopWorld):
-            raise ValueError("ShopTruth: shop.world is not the probability model of a simulated shop; pass the "
-                             "output of mt.data.simulate_shop.")
+            raise ValueError(
+                "ShopTruth: shop.world is not the probability model of a simulated shop; pass the "
+                "output of mt.data.simulate_shop."
+            )
         self._shop = shop
         self.world = shop.world
         self.device_share_ = self.world.device_share
@@ -671,8 +703,9 @@ class ShopTruth:
         p = self.world.probabilities(pairs[USER].to_numpy(), pairs[ITEM].to_numpy(), position, device)
         return p.set_axis(pairs.index)
 
-    def best_lists(self, user_ids: Iterable, n: int = 10, by: str = "p_purchase",
-                   exclude: pd.DataFrame | None = None) -> pd.DataFrame:
+    def best_lists(
+        self, user_ids: Iterable, n: int = 10, by: str = "p_purchase", exclude: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """The oracle's lists: each user's ``n`` items with the highest true ``by`` at position 1.
 
         ``exclude``: ``user_id, item_id`` pairs to leave out (e.g. items already clicked).
@@ -685,11 +718,14 @@ class ShopTruth:
         grid = pd.DataFrame({USER: np.repeat(users, len(items)), ITEM: np.tile(items, len(users))})
         grid[SCORE] = self.probabilities(grid)[by].to_numpy()
         if exclude is not None:
-            drop = grid.merge(exclude[[USER, ITEM]].drop_duplicates(), on=[USER, ITEM], how="left",
-                              indicator=True)["_merge"].to_numpy() == "both"
+            drop = (
+                grid.merge(exclude[[USER, ITEM]].drop_duplicates(), on=[USER, ITEM], how="left", indicator=True)[
+                    "_merge"
+                ].to_numpy()
+                == "both"
+            )
             grid = grid.loc[~drop]
         return top_k_per_user(grid, SCORE, n).reset_index(drop=True)
-
 
 
 def shown_lists(recs: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -706,15 +742,21 @@ def shown_lists(recs: pd.DataFrame, k: int) -> pd.DataFrame:
     >>> shown_lists(recs, k=2)[["item_id", "position"]].values.tolist()
     [[8, 1], [9, 2]]
     """
-    top = recs.sort_values(USER, kind="stable")   # users in increasing id order
+    top = recs.sort_values(USER, kind="stable")  # users in increasing id order
     order, position, _ = rank_within_users(top[USER], -top[RANK].to_numpy(dtype=float))
     keep = position < k
     return top.iloc[order[keep]].assign(position=position[keep] + 1)
 
 
-def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout: pd.DataFrame | None = None,
-                 item_features: pd.DataFrame | None = None, catalog: Iterable | pd.DataFrame | None = None,
-                 k: int = 10) -> dict[str, float]:
+def list_quality(
+    recs: pd.DataFrame,
+    truth: ShopTruth | None = None,
+    *,
+    heldout: pd.DataFrame | None = None,
+    item_features: pd.DataFrame | None = None,
+    catalog: Iterable | pd.DataFrame | None = None,
+    k: int = 10,
+) -> dict[str, float]:
     """Quality of top-``k`` lists: ground truth, held-out behaviour, diversity, coverage.
 
     Parameters
@@ -767,8 +809,10 @@ def list_quality(recs: pd.DataFrame, truth: ShopTruth | None = None, *, heldout:
             price = prices.reindex(top[ITEM].to_numpy()).to_numpy(dtype=float)
             if np.isnan(price).any():
                 missing = top[ITEM].to_numpy()[np.isnan(price)].tolist()[0]
-                raise ValueError(f"recs: item_id {missing!r} has no price in truth.prices_; recommend items of "
-                                 "the simulated catalogue only.")
+                raise ValueError(
+                    f"recs: item_id {missing!r} has no price in truth.prices_; recommend items of "
+                    "the simulated catalogue only."
+                )
         p = truth.probabilities(top, position=top["position"].to_numpy())
         if prices is not None:
             p = p.assign(gmv=p["p_purchase"].to_numpy() * price)
@@ -853,26 +897,38 @@ def pareto_front(points: pd.DataFrame, maximize: Sequence[str], *, minimize: Seq
         raise ValueError("pareto_front: give at least one objective column in maximize (or minimize).")
     if len(set(cols)) < len(cols):
         dup = next(c for c in cols if cols.count(c) > 1)
-        raise ValueError(f"pareto_front: objective {dup!r} is listed more than once; name each column once, "
-                         "in maximize or in minimize.")
+        raise ValueError(
+            f"pareto_front: objective {dup!r} is listed more than once; name each column once, "
+            "in maximize or in minimize."
+        )
     check_frame(points, "points", numeric=cols, allow_empty=True)
     # Flip the minimised columns so that "higher is better" holds everywhere.
-    x = np.column_stack([points[c].to_numpy(dtype=float) * (1.0 if c in maximize else -1.0) for c in cols]) \
-        if len(points) else np.zeros((0, len(cols)))
+    x = (
+        np.column_stack([points[c].to_numpy(dtype=float) * (1.0 if c in maximize else -1.0) for c in cols])
+        if len(points)
+        else np.zeros((0, len(cols)))
+    )
     dominated = np.zeros(len(x), dtype=bool)
     block = 256
     for start in range(0, len(x), block):
-        p = x[start:start + block, None, :]                  # (b, 1, d): the rows being tested
-        at_least = (x[None, :, :] >= p).all(axis=2)          # (b, n): row q is >= p everywhere
-        better = (x[None, :, :] > p).any(axis=2)             # (b, n): and > p somewhere
-        dominated[start:start + block] = (at_least & better).any(axis=1)
+        p = x[start : start + block, None, :]  # (b, 1, d): the rows being tested
+        at_least = (x[None, :, :] >= p).all(axis=2)  # (b, n): row q is >= p everywhere
+        better = (x[None, :, :] > p).any(axis=2)  # (b, n): and > p somewhere
+        dominated[start : start + block] = (at_least & better).any(axis=1)
     return ~dominated
 
 
-def fusion_sweep(scored: pd.DataFrame, weights: Iterable[Mapping[str, float]], truth: ShopTruth | None = None,
-                 k: int = 10, *, item_features: pd.DataFrame | None = None,
-                 catalog: Iterable | pd.DataFrame | None = None, reranker: str | None = None,
-                 trade_off: float = 0.7) -> pd.DataFrame:
+def fusion_sweep(
+    scored: pd.DataFrame,
+    weights: Iterable[Mapping[str, float]],
+    truth: ShopTruth | None = None,
+    k: int = 10,
+    *,
+    item_features: pd.DataFrame | None = None,
+    catalog: Iterable | pd.DataFrame | None = None,
+    reranker: str | None = None,
+    trade_off: float = 0.7,
+) -> pd.DataFrame:
     """Top-``k`` lists of every fusion setting in ``weights``, each measured by :func:`list_quality`.
 
     For each setting :math:`w`, every candidate gets the fused score
@@ -937,8 +993,10 @@ def fusion_sweep(scored: pd.DataFrame, weights: Iterable[Mapping[str, float]], t
 
     settings = list(weights) if weights is not None else []
     if not settings:
-        raise ValueError("fusion_sweep: weights is empty; give a list of dicts {column: exponent}, "
-                         "e.g. [{'p_click': 1.0, 'p_purchase': 1.0}].")
+        raise ValueError(
+            "fusion_sweep: weights is empty; give a list of dicts {column: exponent}, "
+            "e.g. [{'p_click': 1.0, 'p_purchase': 1.0}]."
+        )
     for j, w in enumerate(settings):
         if not isinstance(w, Mapping) or not w:
             raise ValueError(f"fusion_sweep: weights[{j}] must be a non-empty dict {{column: exponent}}, got {w!r}.")
@@ -949,18 +1007,19 @@ def fusion_sweep(scored: pd.DataFrame, weights: Iterable[Mapping[str, float]], t
         check_choice(reranker, "reranker", ["mmr", "dpp"])
         trade_off = check_number(trade_off, "trade_off", 0.0, 1.0)
         if item_features is None:
-            raise ValueError(f"fusion_sweep: reranker={reranker!r} needs item_features (item vectors, index "
-                             "item_id) to measure how alike two items are.")
+            raise ValueError(
+                f"fusion_sweep: reranker={reranker!r} needs item_features (item vectors, index "
+                "item_id) to measure how alike two items are."
+            )
     pairs = scored[[USER, ITEM]].reset_index(drop=True)
     rows = []
     for w in settings:
-        score = fuse_scores(scored[list(w)], w)              # validates every exponent
+        score = fuse_scores(scored[list(w)], w)  # validates every exponent
         if reranker is None:
             lists = top_k_per_user(pairs, score, k)
         else:
             knob = {"lambda_": trade_off} if reranker == "mmr" else {"theta": trade_off}
-            lists = rerank(pairs.assign(**{SCORE: score}), item_features, method=reranker, n=k,
-                           kind="features", **knob)
+            lists = rerank(pairs.assign(**{SCORE: score}), item_features, method=reranker, n=k, kind="features", **knob)
         quality = list_quality(lists, truth, item_features=item_features, catalog=catalog, k=k)
         rows.append({**{f"w_{c}": float(w.get(c, 0.0)) for c in columns}, **quality})
     return pd.DataFrame(rows)

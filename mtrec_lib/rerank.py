@@ -40,6 +40,7 @@ Examples
 >>> top_k_per_user(log, [0.2, 0.9, 0.5, 0.4], k=2)[["user_id", "item_id", "rank"]].to_numpy().tolist()
 [[1, 11, 1], [1, 13, 2], [2, 12, 1]]
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -152,7 +153,7 @@ def _dpp_batch(
         j = _pick(objective, rel, users)
         selected[users, t] = j
         dj = np.sqrt(d2[users, j])
-        cj = c[users, :t, j]                                   # (U', t)
+        cj = c[users, :t, j]  # (U', t)
         e = (kernel.rows(users, j) - np.einsum("ut,utn->un", cj, c[users, :t, :])) / dj[:, None]
         c[users, t, :] = e
         d2[users] -= e**2
@@ -201,11 +202,15 @@ def _reads_as_features(values: np.ndarray, kind: str, square: bool, name: str) -
     if kind == "features" or (kind == "auto" and not square):
         return True
     if not square:
-        raise ValueError(f"{name}: a similarity needs one row and one column per item, in the same order; "
-                         "pass kind='features' if the rows are feature vectors.")
+        raise ValueError(
+            f"{name}: a similarity needs one row and one column per item, in the same order; "
+            "pass kind='features' if the rows are feature vectors."
+        )
     if not _is_symmetric(values):
-        raise ValueError(f"{name}: a similarity must be symmetric (sim[i, j] == sim[j, i]); "
-                         "pass kind='features' if the rows are feature vectors.")
+        raise ValueError(
+            f"{name}: a similarity must be symmetric (sim[i, j] == sim[j, i]); "
+            "pass kind='features' if the rows are feature vectors."
+        )
     return False
 
 
@@ -487,10 +492,12 @@ def rerank(
         for start in range(0, len(row), batch_size):
             sl = slice(start, start + batch_size)
             it = item[sl]
-            kernel = _Kernel(values[it] if is_features else values[it[:, :, None], it[:, None, :]], is_features,
-                             ridge)
-            picked[sl] = (_mmr_batch(rel[sl], valid[sl], kernel, k, lam) if method == "mmr"
-                          else _dpp_batch(rel[sl], valid[sl], kernel, k, weight, epsilon))
+            kernel = _Kernel(values[it] if is_features else values[it[:, :, None], it[:, None, :]], is_features, ridge)
+            picked[sl] = (
+                _mmr_batch(rel[sl], valid[sl], kernel, k, lam)
+                if method == "mmr"
+                else _dpp_batch(rel[sl], valid[sl], kernel, k, weight, epsilon)
+            )
     if method == "dpp" and fill:
         picked = _fill(picked, valid)
     ok = picked >= 0  # -1: a user with fewer than n candidates, or a DPP stopped early without fill
@@ -508,5 +515,5 @@ def _fill(picked: np.ndarray, valid: np.ndarray) -> np.ndarray:
         have = picked[r][picked[r] >= 0]
         rest = np.setdiff1d(np.flatnonzero(valid[r]), have, assume_unique=True)
         need = out.shape[1] - len(have)
-        out[r, len(have):len(have) + min(need, len(rest))] = rest[:need]
+        out[r, len(have) : len(have) + min(need, len(rest))] = rest[:need]
     return out

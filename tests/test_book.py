@@ -118,13 +118,6 @@ def test_every_glued_value_renders_without_numpy_repr(built_site):
 # ``remove-cell``: myst-nb leaves the cell out of the page, while the executed notebook in the
 # cache keeps every output.
 _PRINTS_RESULT = re.compile(r"^\s*print\(\s*f?[\"']RESULT\b", re.M)
-# Cells that print RESULT next to output the reader needs; each must be split (the RESULT print
-# moved into a cell of its own, tagged remove-cell) and then dropped from this list.
-_RESULT_NEXT_TO_READER_OUTPUT = {
-    ("ch01_background/03_first_multitask.ipynb", 'print(f"related tasks:'),
-    ("ch01_background/03_first_multitask.ipynb", 'print(f"default sinusoids'),
-    ("ch05_project/01_walkthrough.ipynb", "versions = {"),
-}
 
 
 def _result_cells():
@@ -133,18 +126,15 @@ def _result_cells():
         for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and _PRINTS_RESULT.search(source):
-                mixed = any(rel == nb and marker in source for nb, marker in _RESULT_NEXT_TO_READER_OUTPUT)
-                yield rel, i, cell.get("metadata", {}).get("tags", []), mixed
+                yield rel, i, cell.get("metadata", {}).get("tags", [])
 
 
 def test_every_result_cell_is_removed_from_the_page():
     cells = list(_result_cells())
     assert len({rel for rel, *_ in cells}) >= 30  # the pattern still finds the notebooks' RESULT cells
-    untagged = [f"{rel} cell {i}" for rel, i, tags, mixed in cells if not mixed and "remove-cell" not in tags]
+    # A RESULT print shares its cell with nothing else, so the tag hides only test output.
+    untagged = [f"{rel} cell {i}" for rel, i, tags in cells if "remove-cell" not in tags]
     assert not untagged, "tag these cells remove-cell (they print RESULT for the tests):\n" + "\n".join(untagged)
-    # The exceptions must stay real: each still exists, untagged (its other output is for the reader).
-    mixed = [(rel, "remove-cell" in tags) for rel, i, tags, m in cells if m]
-    assert len(mixed) == len(_RESULT_NEXT_TO_READER_OUTPUT) and not any(tagged for _, tagged in mixed)
 
 
 def test_result_regex_tells_a_print_from_other_text():
@@ -157,10 +147,9 @@ def test_no_page_shows_a_result_line_and_the_cache_keeps_them(built_site):
     from conftest import notebook_results
 
     shown, missing = [], []
-    exceptions = {nb for nb, _ in _RESULT_NEXT_TO_READER_OUTPUT}
     for rel in sorted({rel for rel, *_ in _result_cells()}):
         page = built_site / "notebooks" / rel.replace(".ipynb", ".html")
-        if rel not in exceptions and "RESULT {" in page.read_text(encoding="utf-8"):
+        if "RESULT {" in page.read_text(encoding="utf-8"):
             shown.append(rel)
         if not notebook_results(f"notebooks/{rel}"):  # the hidden cell's output is still in the cache
             missing.append(rel)

@@ -1,4 +1,5 @@
 """Calibration: ECE and reliability curves (mtrec_lib.metrics) and the calibrators (mtrec_lib.calibration)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -50,7 +51,7 @@ def test_ece_quantile_bins_hand_computed():
 
 def test_uniform_and_quantile_bins_differ_on_skewed_predictions():
     rng = np.random.default_rng(0)
-    p = rng.beta(1, 30, 5_000)                  # rare-event predictions, almost all below 0.1
+    p = rng.beta(1, 30, 5_000)  # rare-event predictions, almost all below 0.1
     y = (rng.random(5_000) < p).astype(int)
     uni = reliability_curve(y, p, n_bins=10)
     qua = reliability_curve(y, p, n_bins=10, strategy="quantile")
@@ -105,7 +106,7 @@ def test_quantile_bins_with_ties_and_constant_predictions():
 
 
 def test_ece_pairs_series_by_index_label_like_every_metric():
-    y = pd.Series([1, 1, 0, 0], index=[3, 2, 1, 0])       # labels re-sorted after predicting
+    y = pd.Series([1, 1, 0, 0], index=[3, 2, 1, 0])  # labels re-sorted after predicting
     p = pd.Series([0.1, 0.2, 0.8, 0.9], index=[0, 1, 2, 3])
     # by label: the positives (2, 3) got 0.8 and 0.9, the negatives 0.1 and 0.2
     assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.15)
@@ -226,8 +227,13 @@ def test_calibrator_unknown_method_and_bad_predict_input():
 def _task_frames(seed=0, n=4_000):
     rng = np.random.default_rng(seed)
     pc, pp = rng.uniform(0.02, 0.6, n), rng.uniform(0.001, 0.1, n)
-    labels = pd.DataFrame({"click": (rng.random(n) < _sigmoid(2 * _logit(pc) + 1)).astype(int),
-                           "purchase": (rng.random(n) < pp / 2).astype(int)}, index=np.arange(n) + 100)
+    labels = pd.DataFrame(
+        {
+            "click": (rng.random(n) < _sigmoid(2 * _logit(pc) + 1)).astype(int),
+            "purchase": (rng.random(n) < pp / 2).astype(int),
+        },
+        index=np.arange(n) + 100,
+    )
     preds = pd.DataFrame({"click": pc, "purchase": pp, "other": rng.random(n)}, index=labels.index)
     return preds, labels
 
@@ -237,12 +243,13 @@ def test_task_calibrator_per_task_and_shape():
     tc = TaskCalibrator("platt", tasks=["click", "purchase"]).fit(preds, labels)
     out = tc.transform(preds)
     assert out.index.equals(preds.index) and list(out.columns) == list(preds.columns)
-    assert out["other"].equals(preds["other"])              # not a task: passes through
+    assert out["other"].equals(preds["other"])  # not a task: passes through
     for task in ("click", "purchase"):
         single = Calibrator("platt").fit(preds[task], labels[task]).predict(preds[task])
         assert np.allclose(out[task], single)
-        assert expected_calibration_error(labels[task], out[task], strategy="quantile") < \
-            expected_calibration_error(labels[task], preds[task], strategy="quantile")
+        assert expected_calibration_error(labels[task], out[task], strategy="quantile") < expected_calibration_error(
+            labels[task], preds[task], strategy="quantile"
+        )
     assert tc.calibrators_["click"].slope_ == pytest.approx(2.0, abs=0.25)
 
 
@@ -275,7 +282,7 @@ def test_task_calibrator_errors():
 
 def test_calibrators_pair_series_and_frames_by_index_label():
     preds, labels = _task_frames(3, n=600)
-    shuffled = labels.sample(frac=1.0, random_state=0)         # same rows, another order
+    shuffled = labels.sample(frac=1.0, random_state=0)  # same rows, another order
     for method in METHODS:
         a = Calibrator(method).fit(preds["click"], labels["click"]).predict(preds["click"])
         b = Calibrator(method).fit(preds["click"], shuffled["click"]).predict(preds["click"])

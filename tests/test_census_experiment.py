@@ -5,6 +5,7 @@
 ``RESULT {json}`` line of the executed notebook from the book build (tests/conftest.py); each
 assertion quotes the claim of the prose it pins.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,14 +50,20 @@ def test_census_benchmark_record():
     pub = b["published"]
     assert pub["ma2018_paper"]["group1"]["mmoe"]["income_mean"] == 0.9359
     assert pub["ma2018_paper"]["group2"]["mmoe"]["education_mean"] == 0.8826
-    assert pub["paddlerec_mmoe"]["group1"]["mmoe"] == {"income_mean": 0.94465, "income_max": 0.94937,
-                                                        "marital_mean": 0.99324, "marital_max": 0.99419}
+    assert pub["paddlerec_mmoe"]["group1"]["mmoe"] == {
+        "income_mean": 0.94465,
+        "income_max": 0.94937,
+        "marital_mean": 0.99324,
+        "marital_max": 0.99419,
+    }
     assert all("source" in v for v in pub.values())
     # without the columns that restate marital status, that task gets harder
     nd = b["near_duplicates_dropped"]
     for group in TASKS:
-        assert (nd[group]["mmoe"]["never_married"]["test_auc"]["mean"]
-                < b["results"][group]["models"]["mmoe"]["never_married"]["test_auc"]["mean"])
+        assert (
+            nd[group]["mmoe"]["never_married"]["test_auc"]["mean"]
+            < b["results"][group]["models"]["mmoe"]["never_married"]["test_auc"]["mean"]
+        )
     tp = b["throughput_vs_deepctr"]
     assert "deepctr_error" in tp or (tp["params_equal"] and tp["throughput_ratio_min"] > 0)
 
@@ -92,7 +99,9 @@ def test_census_notebook(built_site):
     for group, tasks in TASKS.items():
         for arch in ARCHS:
             for t in tasks:
-                assert r["bench_auc"][f"{group}_{arch}_{t}"] == b["results"][group]["models"][arch][t]["test_auc"]["mean"]
+                assert (
+                    r["bench_auc"][f"{group}_{arch}_{t}"] == b["results"][group]["models"][arch][t]["test_auc"]["mean"]
+                )
     paper = b["published"]["ma2018_paper"]
     for group, (main, aux) in TASKS.items():
         s_main, s_aux = r["spread"][group][main], r["spread"][group][aux]
@@ -116,6 +125,10 @@ def test_census_notebook(built_site):
     assert gap > 5 * r["spread"]["group1"]["income_50k"]["mean_seed_sd"]
     # "PaddleRec's mean ... lies between the two; torch-rechub's single run ... lies above"
     mmoe1 = r["bench_auc"]["group1_mmoe_income_50k"]
-    assert paper["group1"]["mmoe"]["income_mean"] < b["published"]["paddlerec_mmoe"]["group1"]["mmoe"]["income_mean"] < mmoe1
+    assert (
+        paper["group1"]["mmoe"]["income_mean"]
+        < b["published"]["paddlerec_mmoe"]["group1"]["mmoe"]["income_mean"]
+        < mmoe1
+    )
     assert b["published"]["torch_rechub"]["group1"]["mmoe"]["income"] > mmoe1
     assert r["cpu_seconds"] < 120  # the notebook stays small (about 20 s of CPU here, data cached)

@@ -1,4 +1,5 @@
 """Tests of mtrec_lib.cf: hand examples, a loop-by-loop Surprise reference, top-N models, validation."""
+
 from __future__ import annotations
 
 import heapq
@@ -27,7 +28,9 @@ TINY = np.array(
 
 def tiny_frame() -> pd.DataFrame:
     u, i = np.nonzero(TINY)
-    return pd.DataFrame({"user_id": [f"u{x + 1}" for x in u], "item_id": [f"i{x + 1}" for x in i], "rating": TINY[u, i]})
+    return pd.DataFrame(
+        {"user_id": [f"u{x + 1}" for x in u], "item_id": [f"i{x + 1}" for x in i], "rating": TINY[u, i]}
+    )
 
 
 # --------------------------------------------------------------------------- similarity by hand
@@ -58,7 +61,9 @@ def test_similarities_by_hand():
 # --------------------------------------------------------------------------- reference implementation
 
 
-def _reference(train: pd.DataFrame, test: pd.DataFrame, sim_name, user_based, k, centered, min_support=1, shrinkage=100):
+def _reference(
+    train: pd.DataFrame, test: pd.DataFrame, sim_name, user_based, k, centered, min_support=1, shrinkage=100
+):
     """Surprise's KNNBasic / KNNWithMeans, loop by loop (similarities.pyx, knns.py)."""
     rows = list(train[["user_id", "item_id", "rating"]].itertuples(index=False))
     xr, yr = {}, {}
@@ -135,7 +140,9 @@ def _reference(train: pd.DataFrame, test: pd.DataFrame, sim_name, user_based, k,
 def _random_ratings(seed, n_users=25, n_items=18, n=220):
     rng = np.random.default_rng(seed)
     pairs = rng.choice(n_users * n_items, size=n, replace=False)
-    df = pd.DataFrame({"user_id": pairs // n_items, "item_id": pairs % n_items, "rating": rng.integers(1, 6, n).astype(float)})
+    df = pd.DataFrame(
+        {"user_id": pairs // n_items, "item_id": pairs % n_items, "rating": rng.integers(1, 6, n).astype(float)}
+    )
     test = pd.DataFrame({"user_id": rng.integers(0, n_users + 2, 60), "item_id": rng.integers(0, n_items + 2, 60)})
     return df, test  # test holds unseen users/items and duplicated pairs
 
@@ -180,8 +187,11 @@ def test_fallbacks_are_documented_values():
     r = tiny_frame()
     mu = r.rating.mean()
     q = pd.DataFrame({"user_id": ["new", "u1", "u2"], "item_id": ["i1", "new", "i3"]})
-    with pytest.warns(UserWarning, match=r"1 of 3 rows have a user_id not seen in fit \(1 user\) and 1 of 3 rows "
-                                          r"have an item_id not seen in fit \(1 item\); they get the global mean"):
+    with pytest.warns(
+        UserWarning,
+        match=r"1 of 3 rows have a user_id not seen in fit \(1 user\) and 1 of 3 rows "
+        r"have an item_id not seen in fit \(1 item\); they get the global mean",
+    ):
         basic = cf.UserKNN(k=2, similarity="pearson").fit(r).predict(q)
     # unknown user / unknown item: global mean; u2's only rater of i3 (u4) has
     # Pearson 0 with u2, so no positive neighbour: global mean too.
@@ -205,7 +215,12 @@ def test_predictions_clipped_to_rating_scale():
 def test_biased_mf_recovers_low_rank_ratings_and_is_deterministic():
     rng = np.random.default_rng(0)
     n_u, n_i = 120, 80
-    truth = 3 + rng.normal(0, 0.5, (n_u, 1)) + rng.normal(0, 0.5, (1, n_i)) + rng.normal(0, 0.6, (n_u, 2)) @ rng.normal(0, 0.6, (2, n_i))
+    truth = (
+        3
+        + rng.normal(0, 0.5, (n_u, 1))
+        + rng.normal(0, 0.5, (1, n_i))
+        + rng.normal(0, 0.6, (n_u, 2)) @ rng.normal(0, 0.6, (2, n_i))
+    )
     mask = rng.random((n_u, n_i)) < 0.3
     u, i = np.nonzero(mask)
     df = pd.DataFrame({"user_id": u, "item_id": i, "rating": truth[u, i]})
@@ -222,7 +237,11 @@ def test_biased_mf_recovers_low_rank_ratings_and_is_deterministic():
     q = pd.DataFrame({"user_id": [-1, 0, -1], "item_id": [0, -1, -1]})
     bi, bu = mf.item_bias_[mf.item_ids_.get_loc(0)], mf.user_bias_[mf.user_ids_.get_loc(0)]
     want = [mf.global_mean_ + bi, mf.global_mean_ + bu, mf.global_mean_]
-    with pytest.warns(UserWarning, match=r"BiasedMF.predict\(df\): 2 of 3 rows have a user_id not seen in fit \(1 user\)"):
+    with pytest.warns(
+        UserWarning,
+        match=r"BiasedMF.predict\(df\): 2 of 3 rows have a user_id not seen in fit "
+        r"\(1 user\) and 2 of 3 rows have an item_id",
+    ):
         np.testing.assert_allclose(mf.predict(q), np.clip(want, df.rating.min(), df.rating.max()))
 
 
@@ -241,8 +260,15 @@ def _implicit(seed=0, n_users=60, n_items=30):
 
 @pytest.mark.parametrize(
     "model",
-    [cf.Popularity(), cf.ItemTopN(k=5), cf.ItemTopN(k=5, similarity="conditional_probability"), cf.EASE(lam=10.0),
-     cf.ItemKNN(k=5), cf.UserKNN(k=5), cf.BiasedMF(n_factors=2)],
+    [
+        cf.Popularity(),
+        cf.ItemTopN(k=5),
+        cf.ItemTopN(k=5, similarity="conditional_probability"),
+        cf.EASE(lam=10.0),
+        cf.ItemKNN(k=5),
+        cf.UserKNN(k=5),
+        cf.BiasedMF(n_factors=2),
+    ],
     ids=lambda m: type(m).__name__,
 )
 def test_recommend_frame_contract(model):
@@ -261,7 +287,7 @@ def test_recommend_frame_contract(model):
 
 
 def test_topk_item_similarity_against_dense_and_blocks():
-    x = sp.csr_matrix((_implicit(3).pipe(lambda d: (np.ones(len(d)), (d.user_id, d.item_id)))))
+    x = sp.csr_matrix(_implicit(3).pipe(lambda d: (np.ones(len(d)), (d.user_id, d.item_id))))
     b = x.toarray()
     xn = b / np.linalg.norm(b, axis=1, keepdims=True)
     dense = xn.T @ xn
@@ -280,7 +306,9 @@ def test_topk_item_similarity_against_dense_and_blocks():
     tiny_blocks = cf.topk_item_similarity(x, k=k, block_entries=1)
     assert (abs(tiny_blocks - normed)).max() < 1e-15
     # Conditional probability by the formula, without row normalisation.
-    cp = cf.topk_item_similarity(x, k=30, similarity="conditional_probability", alpha=0.5, row_normalize=False, normalize=False)
+    cp = cf.topk_item_similarity(
+        x, k=30, similarity="conditional_probability", alpha=0.5, row_normalize=False, normalize=False
+    )
     co = b.T @ b
     f = b.sum(0)
     want = co / f[:, None] / f[None, :] ** 0.5
@@ -349,6 +377,8 @@ def test_bad_parameters_and_unfitted():
         cf.EASE(lam=0).fit(r)
     with pytest.raises(ValueError, match="unknown algorithm 'slow'"):
         cf.UserKNN(algorithm="slow").fit(r)
+    with pytest.raises(NotFittedError, match="UserKNN is not fitted yet; call fit first"):
+        cf.UserKNN().predict(r)
     with pytest.raises(ValueError, match="missing column"):
         cf.UserKNN().fit(r).predict(r.drop(columns="item_id"))
 
@@ -384,17 +414,27 @@ def test_ties_at_the_cut_go_to_the_earlier_items():
     train = pd.DataFrame({"user_id": [0, 1, 2, 3, 4, 5, 6, 6], "item_id": [15, 14, 13, 12, 11, 10, 10, 99]})
     model = cf.Popularity().fit(train)
     order = list(model.item_ids_)
-    recs = model.recommend([7], n=3)                       # an unseen user: most popular items
-    assert recs.item_id.tolist()[0] == 10                  # bought twice: first
-    tied = [i for i in order if i not in (10,)][:2]        # then the two earliest of the ties
+    recs = model.recommend([7], n=3)  # an unseen user: most popular items
+    assert recs.item_id.tolist()[0] == 10  # bought twice: first
+    tied = [i for i in order if i not in (10,)][:2]  # then the two earliest of the ties
     assert recs.item_id.tolist()[1:] == tied
+
     # The same choice on a hand example with an excluded (seen) item: scores fixed per user.
     class Fixed(cf.Popularity):
         def _score(self, codes):
             return np.array([[0.0, 1.0, 1.0, 1.0, 9.0], [5.0, 0.0, 0.0, 0.0, 0.0]])[codes]
 
-    fixed = Fixed().fit(pd.DataFrame({"user_id": ["a", "b"], "item_id": [14, 13]}).pipe(
-        lambda d: pd.concat([d, pd.DataFrame({"user_id": ["c"] * 3, "item_id": [10, 11, 12]})])))
+    fixed = Fixed().fit(
+        pd.DataFrame({"user_id": ["a", "b"], "item_id": [14, 13]}).pipe(
+            lambda d: pd.concat([d, pd.DataFrame({"user_id": ["c"] * 3, "item_id": [10, 11, 12]})])
+        )
+    )
     assert fixed.item_ids_.tolist() == [14, 13, 10, 11, 12]
-    recs = fixed.recommend(["a", "b"], n=2)    # a has seen item 14 (score 0): 13, 10 tie at 1.0
-    assert recs[["user_id", "item_id", "rank"]].to_numpy().tolist() == [["a", 12, 1], ["a", 13, 2], ["b", 14, 1], ["b", 10, 2]]
+    # a: 12 first (9.0), then the earliest of 13, 10, 11 (tied at 1.0); b has seen 13: 14 (5.0), then 10.
+    recs = fixed.recommend(["a", "b"], n=2)
+    assert recs[["user_id", "item_id", "rank"]].to_numpy().tolist() == [
+        ["a", 12, 1],
+        ["a", 13, 2],
+        ["b", 14, 1],
+        ["b", 10, 2],
+    ]

@@ -3,6 +3,7 @@
 The book build executes the notebook (tests/conftest.py, ``built_site``); these tests read
 the ``RESULT {json}`` line of the executed copy and check what its text claims.
 """
+
 from __future__ import annotations
 
 import pytest

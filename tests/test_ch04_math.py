@@ -4,6 +4,7 @@ The book build executes each notebook (tests/conftest.py, ``book_build``); these
 the ``RESULT {json}`` lines of the executed copies and check them against what the text
 claims. The notebooks also assert their checks themselves; these tests pin the prose.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -71,10 +72,10 @@ def test_gradient_conflict(built_site):
     assert r["toy_loss1_rise"] > 0 and abs(r["toy_loss1_rise"] / r["toy_loss1_rise_predicted"] - 1) < 0.1
     # PCGrad and MGDA by hand match the library "to float32 rounding"
     assert r["pcgrad_hand_vs_library_max_diff"] < 1e-5
-    assert r["pcgrad_orthogonality_max"] < 1e-5          # g1' . g2 = 0
-    assert r["pcgrad_three_task_order_gap"] > 0.1        # with three tasks the order matters
+    assert r["pcgrad_orthogonality_max"] < 1e-5  # g1' . g2 = 0
+    assert r["pcgrad_three_task_order_gap"] > 0.1  # with three tasks the order matters
     assert r["mgda_hand_vs_library_max_diff"] < 1e-5
-    assert r["mgda_kkt_violation_max"] < 1e-5            # g_t . d >= |d|^2
+    assert r["mgda_kkt_violation_max"] < 1e-5  # g_t . d >= |d|^2
     # the picture: PCGrad's and MGDA's directions lower both losses; MGDA's interior weight
     # 10/13 makes g1 . d = g2 . d = |d|^2
     assert all(v > 0 for v in r["toy_pcgrad_dots"])

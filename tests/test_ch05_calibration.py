@@ -6,6 +6,7 @@ the comments. Values from a standalone run (seed-fixed, 2-core CPU): purchase me
 1.17-1.31 times the rate, Platt purchase ECE 15-19% of uncalibrated, demo losses 0.05% and
 0.5%, forecast 1.17-1.31 -> 0.96-0.99.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -43,7 +44,7 @@ def test_calibrators_repair_it(r):
     before, platt, iso = r["ece_truth"], r["ece_truth_platt"], r["ece_truth_isotonic"]
     for a in ARCHS:
         key = f"{a}/purchase"
-        assert platt[key] < 0.3 * before[key] and iso[key] < 0.4 * before[key]   # "cuts ... to 15-19%" etc.
+        assert platt[key] < 0.3 * before[key] and iso[key] < 0.4 * before[key]  # "cuts ... to 15-19%" etc.
         assert platt[f"{a}/click"] < before[f"{a}/click"] and iso[f"{a}/click"] < before[f"{a}/click"]
         # "for purchases Platt ... a match for a step function"
         assert platt[key] <= iso[key] + 1e-4
@@ -76,9 +77,9 @@ def test_calibration_barely_moves_the_networks_lists(r):
     assert all(v < 0.7 * ep[ORACLE] for k, v in ep.items() if k != ORACLE)
     for a in ARCHS:
         mean, se = r["calibration_change"][f"{a}/platt"]
-        assert abs(mean) < 0.001 and abs(mean) < 3 * se + 1e-4          # Platt: no change beyond noise
+        assert abs(mean) < 0.001 and abs(mean) < 3 * se + 1e-4  # Platt: no change beyond noise
         mean, se = r["calibration_change"][f"{a}/isotonic"]
-        assert -0.01 < mean < 0 and abs(mean) > 2 * se                  # isotonic: "a small loss"
+        assert -0.01 < mean < 0 and abs(mean) > 2 * se  # isotonic: "a small loss"
         assert abs(r["spearman_a1b1"][f"{a} + platt"] - r["spearman_a1b1"][a]) < 0.01
         assert r["expected_revenue"][a] < 0.6 * r["expected_revenue"][ORACLE]
 
@@ -101,7 +102,7 @@ def test_esmm_product(r):
     e = r["esmm"]
     raw = e["pCTCVR as trained"]
     assert e["pCTCVR calibrated directly (Platt)"] < raw / 3
-    assert e["calibrated pCTR x calibrated pCVR"] < raw / 3     # "as good here"
+    assert e["calibrated pCTR x calibrated pCVR"] < raw / 3  # "as good here"
     cvr_raw = e["pCVR as trained, vs true p(purchase | click)"]
     cvr_cal = e["pCVR calibrated on clicked rows, vs true p(purchase | click)"]
-    assert cvr_cal < cvr_raw and cvr_cal > 0.01   # "and still ... after a calibration fitted on clicked rows"
+    assert cvr_cal < cvr_raw and cvr_cal > 0.01  # "and still ... after a calibration fitted on clicked rows"

@@ -4,6 +4,7 @@ The book build executes the notebook (tests/conftest.py, ``book_build``); these 
 ``RESULT {json}`` line of the executed copy. Each assertion pins a sentence of the notebook's
 prose, quoted in the comments. The notebook must be listed in book/_toc.yml.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def r(built_site):
 
 def test_setup_and_grid(r):
     assert r["truth_max_logit_error"] < 1e-6
-    assert r["n_settings"] == 66                      # a + b + c = 1 in steps of a tenth
+    assert r["n_settings"] == 66  # a + b + c = 1 in steps of a tenth
     # fronts: some settings, not all, on each front; fewer on two objectives than on three
     for who in ("model", "oracle"):
         assert 2 <= r["n_front_clicks_purchases"][who] < r["n_front"][who] < r["n_settings"]
@@ -39,7 +40,7 @@ def test_named_settings_and_the_floor(r):
         assert r["random"][m] < model[DEFAULT][m] < oracle[DEFAULT][m]
     # "ranking by price alone is a poor way to earn money ... {price_vs_default} of the default's"
     assert model["price only"]["expected_gmv"] < 0.6 * model[DEFAULT]["expected_gmv"]
-    assert model["price only"] == oracle["price only"]        # the same order without predictions
+    assert model["price only"] == oracle["price only"]  # the same order without predictions
     # "the book's default is on the front here"
     assert model[DEFAULT]["front"]
 
@@ -97,7 +98,7 @@ def test_why_the_model_wants_other_weights(r):
     a, b, cc = r["least_squares_weights"]
     assert b < cc and b < a and abs(a + b + cc - 1) < 1e-3
     gmv_best = r["best"]["expected_gmv"]["model_weights"]
-    assert gmv_best[1] < gmv_best[2]                  # the grid's best agrees on b < c
+    assert gmv_best[1] < gmv_best[2]  # the grid's best agrees on b < c
 
 
 def test_choosing_weights_on_held_out_users(r):

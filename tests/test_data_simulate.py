@@ -1,4 +1,5 @@
 """Tests of mtrec_lib.data.simulate: the shop, social and media simulators."""
+
 from __future__ import annotations
 
 import time
@@ -11,9 +12,21 @@ import mtrec_lib as mt
 from mtrec_lib.data.simulate import _calibrate_intercept, _sigmoid
 
 SHOP_DATA_COLUMNS = [
-    "user_id", "item_id", "timestamp", "day", "position", "device", "user_segment", "user_age",
-    "user_activity", "item_category", "item_price", "item_price_band", "item_popularity",
-    "click", "purchase",
+    "user_id",
+    "item_id",
+    "timestamp",
+    "day",
+    "position",
+    "device",
+    "user_segment",
+    "user_age",
+    "user_activity",
+    "item_category",
+    "item_price",
+    "item_price_band",
+    "item_popularity",
+    "click",
+    "purchase",
 ]
 
 
@@ -38,8 +51,7 @@ def test_shop_columns_and_dtypes(shop):
 def test_truth_is_kept_apart_and_aligned(shop):
     assert not set(shop.truth.columns) & set(shop.data.columns)
     assert shop.truth.index.equals(shop.data.index)
-    np.testing.assert_allclose(shop.truth["p_purchase"],
-                               shop.truth["p_click"] * shop.truth["p_purchase_given_click"])
+    np.testing.assert_allclose(shop.truth["p_purchase"], shop.truth["p_click"] * shop.truth["p_purchase_given_click"])
     assert shop.truth.to_numpy().min() > 0 and shop.truth.to_numpy().max() < 1
     # the features joined into .data are those of the users/items tables
     row = shop.data.iloc[123]
@@ -128,8 +140,7 @@ def _selection_ratio(log) -> float:
 def test_click_selectivity_creates_sample_selection_bias():
     """Clicked impressions buy more readily than impressions in general, more so with selectivity."""
     biased = mt.data.simulate_shop(n_impressions=50_000, click_selectivity=2.0, task_relatedness=0.8)
-    random_clicks = mt.data.simulate_shop(n_impressions=50_000, click_selectivity=0.0,
-                                          task_relatedness=0.8)
+    random_clicks = mt.data.simulate_shop(n_impressions=50_000, click_selectivity=0.0, task_relatedness=0.8)
     unrelated = mt.data.simulate_shop(n_impressions=50_000, click_selectivity=2.0, task_relatedness=0.0)
     assert _selection_ratio(biased) > 3.0
     assert _selection_ratio(random_clicks) < 1.3
@@ -159,15 +170,18 @@ def test_days_and_timestamps(shop):
     assert d["position"].between(1, 10).all()
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"task_relatedness": 1.5}, "task_relatedness"),
-    ({"click_selectivity": -1}, "click_selectivity"),
-    ({"n_users": 0}, "n_users"),
-    ({"n_items": 10.5}, "n_items"),
-    ({"seed": -1}, "seed"),
-    ({"ctr": 0.0}, "ctr"),
-    ({"cvr": 1.0}, "cvr"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"task_relatedness": 1.5}, "task_relatedness"),
+        ({"click_selectivity": -1}, "click_selectivity"),
+        ({"n_users": 0}, "n_users"),
+        ({"n_items": 10.5}, "n_items"),
+        ({"seed": -1}, "seed"),
+        ({"ctr": 0.0}, "ctr"),
+        ({"cvr": 1.0}, "cvr"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(kwargs, word):
     with pytest.raises(ValueError, match=word):
         mt.data.simulate_shop(n_impressions=100, **kwargs)

@@ -1,4 +1,5 @@
 """Tests of mtrec_lib.data.splits.split: no lost rows, no leaks in the wrong direction."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,12 +15,15 @@ METHODS = ["random", "stratified", "leave_last_out", "temporal"]
 
 def _log(n_users=50, n_rows=2_000, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "user_id": rng.integers(0, n_users, n_rows),
-        "item_id": rng.integers(0, 200, n_rows),
-        "timestamp": rng.integers(0, 500, n_rows),  # many ties on purpose
-        "rating": rng.integers(1, 6, n_rows),
-    }, index=pd.RangeIndex(1000, 1000 + n_rows))
+    return pd.DataFrame(
+        {
+            "user_id": rng.integers(0, n_users, n_rows),
+            "item_id": rng.integers(0, 200, n_rows),
+            "timestamp": rng.integers(0, 500, n_rows),  # many ties on purpose
+            "rating": rng.integers(1, 6, n_rows),
+        },
+        index=pd.RangeIndex(1000, 1000 + n_rows),
+    )
 
 
 def _assert_partition(df, train, test):
@@ -85,9 +89,13 @@ def test_leave_last_out_takes_each_users_latest():
 
 
 def test_leave_last_out_with_datetimes_and_single_row_users():
-    df = pd.DataFrame({"user_id": [1, 1, 1, 2],
-                       "item_id": [1, 2, 3, 4],
-                       "timestamp": pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-01"])})
+    df = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2],
+            "item_id": [1, 2, 3, 4],
+            "timestamp": pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-01"]),
+        }
+    )
     train, test = mt.data.split(df, "leave_last_out")
     assert test["item_id"].tolist() == [1]
     assert 4 in train["item_id"].tolist()  # user 2 has one row: kept in train
@@ -108,18 +116,21 @@ def test_movielens_like_stratified_reference_shape():
     assert len(test) / len(df) == pytest.approx(0.25, abs=0.01)
 
 
-frames = st.integers(min_value=1, max_value=60).flatmap(
-    lambda n: st.tuples(
-        st.lists(st.integers(0, 6), min_size=n, max_size=n),
-        st.lists(st.integers(0, 20), min_size=n, max_size=n),
-        st.lists(st.integers(0, 5), min_size=n, max_size=n),
+frames = (
+    st.integers(min_value=1, max_value=60)
+    .flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 6), min_size=n, max_size=n),
+            st.lists(st.integers(0, 20), min_size=n, max_size=n),
+            st.lists(st.integers(0, 5), min_size=n, max_size=n),
+        )
     )
-).map(lambda cols: pd.DataFrame({"user_id": cols[0], "item_id": cols[1], "timestamp": cols[2]}))
+    .map(lambda cols: pd.DataFrame({"user_id": cols[0], "item_id": cols[1], "timestamp": cols[2]}))
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(df=frames, method=st.sampled_from(METHODS),
-       test_size=st.floats(0.05, 0.95), seed=st.integers(0, 2**16))
+@given(df=frames, method=st.sampled_from(METHODS), test_size=st.floats(0.05, 0.95), seed=st.integers(0, 2**16))
 def test_split_properties(df, method, test_size, seed):
     train, test = mt.data.split(df, method=method, test_size=test_size, seed=seed)
     _assert_partition(df, train, test)
@@ -166,13 +177,16 @@ def test_empty_frame_is_rejected():
         mt.data.split(_log().iloc[:0], "random")
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"method": "kfold"}, "split method"),
-    ({"test_size": 0.0}, "test_size"),
-    ({"test_size": 1.5}, "test_size"),
-    ({"test_size": "a quarter"}, "test_size"),
-    ({"seed": -3}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"method": "kfold"}, "split method"),
+        ({"test_size": 0.0}, "test_size"),
+        ({"test_size": 1.5}, "test_size"),
+        ({"test_size": "a quarter"}, "test_size"),
+        ({"seed": -3}, "seed"),
+    ],
+)
 def test_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
         mt.data.split(_log(), **kwargs)

@@ -1,4 +1,5 @@
 """Tests of mtrec_lib.data.synthetic.make_correlated_tasks (the MMoE paper's generator)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,7 @@ import mtrec_lib as mt
 
 @pytest.mark.parametrize("p", [-0.5, 0.0, 0.5, 0.9, 1.0])
 def test_linear_parts_have_requested_correlation(p):
-    df, w = mt.data.make_correlated_tasks(n_samples=10_000, task_correlation=p, seed=0,
-                                          return_weights=True)
+    df, w = mt.data.make_correlated_tasks(n_samples=10_000, task_correlation=p, seed=0, return_weights=True)
     x = df[[f"x{j}" for j in range(100)]].to_numpy()
     r = np.corrcoef(x @ w["w1"], x @ w["w2"])[0, 1]
     assert r == pytest.approx(p, abs=0.03)
@@ -77,8 +77,9 @@ def test_columns_shapes_and_attrs():
 
 
 def test_labels_follow_the_formula():
-    df, w = mt.data.make_correlated_tasks(n_samples=2_000, task_correlation=0.5, n_features=10,
-                                          seed=3, noise_std=0.0, return_weights=True)
+    df, w = mt.data.make_correlated_tasks(
+        n_samples=2_000, task_correlation=0.5, n_features=10, seed=3, noise_std=0.0, return_weights=True
+    )
     x = df[[f"x{j}" for j in range(10)]].to_numpy()
     lin = x @ w["w1"]
     expected = lin + np.sin(np.outer(lin, w["alpha"]) + w["beta"]).sum(axis=1)
@@ -93,15 +94,18 @@ def test_deterministic():
     assert not a.equals(mt.data.make_correlated_tasks(n_samples=1_000, seed=6))
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"task_correlation": 1.2}, "task_correlation"),
-    ({"task_correlation": "high"}, "task_correlation"),
-    ({"n_features": 1}, "n_features"),
-    ({"n_samples": 0}, "n_samples"),
-    ({"noise_std": -0.1}, "noise_std"),
-    ({"alpha": [1.0, 2.0], "beta": [0.0]}, "same length"),
-    ({"alpha": [1.0, np.nan], "beta": [0.0, 1.0]}, "alpha"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"task_correlation": 1.2}, "task_correlation"),
+        ({"task_correlation": "high"}, "task_correlation"),
+        ({"n_features": 1}, "n_features"),
+        ({"n_samples": 0}, "n_samples"),
+        ({"noise_std": -0.1}, "noise_std"),
+        ({"alpha": [1.0, 2.0], "beta": [0.0]}, "same length"),
+        ({"alpha": [1.0, np.nan], "beta": [0.0, 1.0]}, "alpha"),
+    ],
+)
 def test_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
         mt.data.make_correlated_tasks(**kwargs)

@@ -1,23 +1,35 @@
 """Tests of mtrec_lib.data.validate: every bad input names the column and the fix."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mtrec_lib.data.validate import (check_binary, check_choice, check_frame, check_number,
-                                     check_numeric, check_positive_int)
+from mtrec_lib.data.validate import (
+    check_binary,
+    check_choice,
+    check_frame,
+    check_number,
+    check_numeric,
+    check_positive_int,
+)
 
 
 @pytest.fixture
 def ratings():
-    return pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [4.0, 3.0, 5.0],
-                         "click": [0, 1, 1]})
+    return pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [4.0, 3.0, 5.0], "click": [0, 1, 1]})
 
 
 def test_valid_frame_passes(ratings):
-    check_frame(ratings, "ratings", required=["user_id", "item_id"], numeric=["rating"],
-                binary=["click"], unique=["user_id", "item_id"])
+    check_frame(
+        ratings,
+        "ratings",
+        required=["user_id", "item_id"],
+        numeric=["rating"],
+        binary=["click"],
+        unique=["user_id", "item_id"],
+    )
 
 
 def test_missing_column(ratings):

@@ -1,4 +1,5 @@
 """mtrec_lib.experiment: A/B test simulation, Welch intervals, CUPED, sample sizes, SRM."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,13 @@ def world():
     truth = ShopTruth(shop)
     users = shop.users["user_id"].to_numpy()
     popular = shop.items.sort_values("popularity", ascending=False)["item_id"].to_numpy()[:10]
-    pop = pd.DataFrame({"user_id": np.repeat(users, 10), "item_id": np.tile(popular, len(users)),
-                        "rank": np.tile(np.arange(1, 11), len(users))})
+    pop = pd.DataFrame(
+        {
+            "user_id": np.repeat(users, 10),
+            "item_id": np.tile(popular, len(users)),
+            "rank": np.tile(np.arange(1, 11), len(users)),
+        }
+    )
     oracle = truth.best_lists(users, n=10)
     return shop, truth, users, pop, oracle
 
@@ -44,10 +50,16 @@ def test_minimum_detectable_effect_inverts_sample_size():
         assert ex.minimum_detectable_effect(sd, n) <= mde < ex.minimum_detectable_effect(sd, n - 1)
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"sd": 1.0, "mde": 0.0}, "mde"), ({"sd": 1.0, "mde": -0.1}, "mde"), ({"sd": 0.0, "mde": 0.1}, "sd"),
-    ({"sd": 1.0, "mde": 0.1, "power": 1.0}, "power"), ({"sd": 1.0, "mde": 0.1, "alpha": 0.0}, "alpha"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"sd": 1.0, "mde": 0.0}, "mde"),
+        ({"sd": 1.0, "mde": -0.1}, "mde"),
+        ({"sd": 0.0, "mde": 0.1}, "sd"),
+        ({"sd": 1.0, "mde": 0.1, "power": 1.0}, "power"),
+        ({"sd": 1.0, "mde": 0.1, "alpha": 0.0}, "alpha"),
+    ],
+)
 def test_sample_size_rejects_bad_input(kwargs, word):
     with pytest.raises(ValueError, match=word):
         ex.sample_size(**kwargs)
@@ -60,7 +72,7 @@ def test_difference_in_means_welch_toy():
     y = [1, 2, 3, 2, 4, 6]
     b = ["c", "c", "c", "t", "t", "t"]
     r = ex.difference_in_means(y, b, "c", "t")
-    se = np.sqrt(1 / 3 + 4 / 3)                     # variances 1 and 4, three users each
+    se = np.sqrt(1 / 3 + 4 / 3)  # variances 1 and 4, three users each
     assert (r["control_mean"], r["treatment_mean"], r["lift"]) == (2.0, 4.0, 2.0)
     assert r["se"] == pytest.approx(se)
     assert (r["ci_low"], r["ci_high"]) == pytest.approx((2 - Z975 * se, 2 + Z975 * se))
@@ -99,7 +111,7 @@ def test_cuped_hand_computed():
 
 
 def test_cuped_uncorrelated_covariate_changes_nothing():
-    r = ex.cuped([1.0, 2, 1, 2], [1.0, 1, 2, 2])      # cov = 0
+    r = ex.cuped([1.0, 2, 1, 2], [1.0, 1, 2, 2])  # cov = 0
     assert r.theta == 0 and r.variance_reduction == 0
     assert r.adjusted.tolist() == [1.0, 2, 1, 2]
 
@@ -142,8 +154,19 @@ def test_simulation_output(world):
     shop, truth, users, pop, oracle = world
     res = ex.simulate_ab_test(shop, {"pop": pop, "oracle": oracle}, truth=truth, n_days=10, pre_days=7, seed=0)
     u = res.users
-    assert list(u.columns) == ["user_id", "bucket", "visit_prob", "visits", "clicks", "purchases", "gmv",
-                               "pre_visits", "pre_clicks", "pre_purchases", "pre_gmv"]
+    assert list(u.columns) == [
+        "user_id",
+        "bucket",
+        "visit_prob",
+        "visits",
+        "clicks",
+        "purchases",
+        "gmv",
+        "pre_visits",
+        "pre_clicks",
+        "pre_purchases",
+        "pre_gmv",
+    ]
     assert len(u) == 400 and u["bucket"].value_counts().to_dict() == {"pop": 200, "oracle": 200}
     assert (u["visits"] <= 10).all() and (u["pre_visits"] <= 7).all()
     assert (u["purchases"] <= u["clicks"]).all() and (u["clicks"] <= 10 * u["visits"]).all()
@@ -207,8 +230,9 @@ def test_coverage_of_the_true_lift_and_aa_false_positives(world):
     shop, truth, users, pop, oracle = world
     covered, covered_cuped, aa_reject, narrower = [], [], [], []
     for seed in range(100):
-        res = ex.simulate_ab_test(shop, {"pop": pop, "oracle": oracle, "pop_again": pop}, truth=truth,
-                                  n_days=7, pre_days=14, seed=seed)
+        res = ex.simulate_ab_test(
+            shop, {"pop": pop, "oracle": oracle, "pop_again": pop}, truth=truth, n_days=7, pre_days=14, seed=seed
+        )
         plain = ex.ab_summary(res, "purchases")
         adj = ex.ab_summary(res, "purchases", covariate="pre_purchases")
         covered.append(plain.loc["oracle", "covers_truth"])
@@ -219,5 +243,5 @@ def test_coverage_of_the_true_lift_and_aa_false_positives(world):
     assert plain.loc["oracle", "true_lift"] > 0
     assert np.mean(covered) >= 0.90
     assert np.mean(covered_cuped) >= 0.90
-    assert np.mean(aa_reject) <= 0.12              # nominal 5%; 100 tests: a binomial sd of 2.2 points
-    assert np.mean(narrower) >= 0.9                # CUPED narrows the interval in (almost) every experiment
+    assert np.mean(aa_reject) <= 0.12  # nominal 5%; 100 tests: a binomial sd of 2.2 points
+    assert np.mean(narrower) >= 0.9  # CUPED narrows the interval in (almost) every experiment

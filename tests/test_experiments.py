@@ -4,6 +4,7 @@ The book build executes the notebooks (tests/conftest.py, ``book_build``); these
 the ``RESULT {json}`` lines of the executed copies, so the notebooks must be listed in
 book/_toc.yml. Each assertion quotes the claim of the prose it pins.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """mtrec_lib.explain: gate summaries, permutation importance and expert knockout on tiny data."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,13 +16,15 @@ TASKS = {"click": "binary", "buy": "binary"}
 def _frame(n: int = 800, seed: int = 0) -> pd.DataFrame:
     """click depends on x only, buy on x and z; `noise` and `segment` on nothing."""
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "segment": pd.array(rng.choice(["a", "b", "c"], n), dtype="str"),
-        "device": pd.array(rng.choice(["app", "web"], n), dtype="str"),
-        "x": rng.normal(size=n),
-        "z": rng.normal(size=n),
-        "noise": rng.normal(size=n),
-    })
+    df = pd.DataFrame(
+        {
+            "segment": pd.array(rng.choice(["a", "b", "c"], n), dtype="str"),
+            "device": pd.array(rng.choice(["app", "web"], n), dtype="str"),
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "noise": rng.normal(size=n),
+        }
+    )
     df["click"] = (rng.random(n) < 1 / (1 + np.exp(-3 * df["x"]))).astype(int)
     df["buy"] = df["click"] * (rng.random(n) < 1 / (1 + np.exp(-3 * df["z"]))).astype(int)
     return df
@@ -107,13 +110,20 @@ def test_permutation_importance_finds_the_generating_features(mmoe, data):
     before = data.copy()
     imp = explain.permutation_importance(mmoe, data, n_repeats=3, seed=0)
     pd.testing.assert_frame_equal(data, before)  # the caller's frame is not shuffled
-    assert list(imp.columns) == ["task", "feature", "metric", "baseline", "importance_mean",
-                                 "importance_std", "n_repeats"]
+    assert list(imp.columns) == [
+        "task",
+        "feature",
+        "metric",
+        "baseline",
+        "importance_mean",
+        "importance_std",
+        "n_repeats",
+    ]
     assert list(imp["task"].unique()) == ["click", "buy"] and len(imp) == 2 * 5
     click = imp[imp.task == "click"].set_index("feature")["importance_mean"]
     buy = imp[imp.task == "buy"].set_index("feature")["importance_mean"]
-    assert click.index[0] == "x" and click["x"] > 0.1          # sorted, largest first
-    assert buy["z"] > 0.05 and buy["x"] > 0.05                 # buy needs a click (x) and z
+    assert click.index[0] == "x" and click["x"] > 0.1  # sorted, largest first
+    assert buy["z"] > 0.05 and buy["x"] > 0.05  # buy needs a click (x) and z
     assert abs(click["noise"]) < 0.03 and abs(click["z"]) < 0.03
     assert (imp["baseline"][imp.task == "click"] == mmoe.evaluate(data)["click_auc"]).all()
 
@@ -124,8 +134,9 @@ def test_permutation_importance_is_seeded_and_groups_move_together(mmoe, data):
     c = explain.permutation_importance(mmoe, data, task="click", features=["x", "noise"], n_repeats=2, seed=4)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["importance_mean"], c["importance_mean"])
-    g = explain.permutation_importance(mmoe, data, task="buy", features={"signal": ["x", "z"], "noise": "noise"},
-                                       n_repeats=2, seed=0)
+    g = explain.permutation_importance(
+        mmoe, data, task="buy", features={"signal": ["x", "z"], "noise": "noise"}, n_repeats=2, seed=0
+    )
     assert list(g["feature"]) == ["signal", "noise"]
     single = explain.permutation_importance(mmoe, data, task="buy", features=["z"], n_repeats=2, seed=0)
     assert g["importance_mean"].iloc[0] > single["importance_mean"].iloc[0]
@@ -137,14 +148,17 @@ def test_permutation_importance_logloss_is_signed_as_a_loss(mmoe, data):
     assert imp["baseline"].iloc[0] == pytest.approx(mmoe.evaluate(data)["click_logloss"], rel=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"task": "purchase"}, "unknown task 'purchase'"),
-    ({"features": ["price"]}, "'price'.*not a feature"),
-    ({"features": {"empty": []}}, "no columns"),
-    ({"n_repeats": 0}, "n_repeats"),
-    ({"metric": "rmse"}, "does not apply"),
-    ({"metric": "accuracy"}, "unknown metric"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"task": "purchase"}, "unknown task 'purchase'"),
+        ({"features": ["price"]}, "'price'.*not a feature"),
+        ({"features": {"empty": []}}, "no columns"),
+        ({"n_repeats": 0}, "n_repeats"),
+        ({"metric": "rmse"}, "does not apply"),
+        ({"metric": "accuracy"}, "unknown metric"),
+    ],
+)
 def test_permutation_importance_rejects_bad_arguments(mmoe, data, kwargs, match):
     with pytest.raises(ValueError, match=match):
         explain.permutation_importance(mmoe, data, **kwargs)

@@ -1,4 +1,5 @@
 """Multi-objective fusion: ``pareto_front``, expected GMV in ``list_quality``, ``fusion_sweep``."""
+
 from __future__ import annotations
 
 import doctest
@@ -20,8 +21,7 @@ def test_doctests():
 
 # --------------------------------------------------------------------------- pareto_front
 def test_pareto_front_two_objectives_by_hand():
-    pts = pd.DataFrame({"x": [3.0, 2.0, 1.0, 2.0, 0.5, 3.0],
-                        "y": [1.0, 2.0, 3.0, 1.5, 0.5, 0.5]})
+    pts = pd.DataFrame({"x": [3.0, 2.0, 1.0, 2.0, 0.5, 3.0], "y": [1.0, 2.0, 3.0, 1.5, 0.5, 0.5]})
     # row 3 (2, 1.5) loses to row 1 (2, 2): equal x, lower y; row 4 loses to everything;
     # row 5 (3, 0.5) loses to row 0 (3, 1): equal on x is not enough to survive
     assert pareto_front(pts, ["x", "y"]).tolist() == [True, True, True, False, False, False]
@@ -48,9 +48,9 @@ def test_pareto_front_single_point_empty_frame_and_index():
 
 
 def test_pareto_front_three_objectives():
-    pts = pd.DataFrame({"clicks": [1.0, 2.0, 1.0, 1.0, 2.0],
-                        "purchases": [1.0, 1.0, 2.0, 1.0, 1.0],
-                        "gmv": [1.0, 1.0, 1.0, 2.0, 0.5]})
+    pts = pd.DataFrame(
+        {"clicks": [1.0, 2.0, 1.0, 1.0, 2.0], "purchases": [1.0, 1.0, 2.0, 1.0, 1.0], "gmv": [1.0, 1.0, 1.0, 2.0, 0.5]}
+    )
     # row 0 is beaten by each of 1, 2, 3; row 4 by row 1 (equal clicks and purchases, less GMV).
     assert pareto_front(pts, ["clicks", "purchases", "gmv"]).tolist() == [False, True, True, True, False]
     # on clicks and purchases alone, rows 1 and 4 tie and row 3 ties with row 0
@@ -110,10 +110,13 @@ def test_expected_gmv_is_purchase_probability_times_price_summed_per_list(truth)
     # by hand: each item at its position (user 5's item 20 is first), p_purchase x price, summed per user
     user0 = pd.DataFrame({"user_id": [0, 0, 0], "item_id": [3, 7, 1]})
     user5 = pd.DataFrame({"user_id": [5, 5], "item_id": [20, 7]})
-    gmv0 = (truth.probabilities(user0, position=[1, 2, 3])["p_purchase"].to_numpy()
-            * truth.prices_.loc[[3, 7, 1]].to_numpy()).sum()
-    gmv5 = (truth.probabilities(user5, position=[1, 2])["p_purchase"].to_numpy()
-            * truth.prices_.loc[[20, 7]].to_numpy()).sum()
+    gmv0 = (
+        truth.probabilities(user0, position=[1, 2, 3])["p_purchase"].to_numpy()
+        * truth.prices_.loc[[3, 7, 1]].to_numpy()
+    ).sum()
+    gmv5 = (
+        truth.probabilities(user5, position=[1, 2])["p_purchase"].to_numpy() * truth.prices_.loc[[20, 7]].to_numpy()
+    ).sum()
     assert q["expected_gmv"] == pytest.approx((gmv0 + gmv5) / 2, rel=1e-12)
     # k cuts the lists before GMV is summed
     q1 = list_quality(recs, truth, k=1)
@@ -147,12 +150,16 @@ def scored(truth):
     items = np.concatenate([rng.choice(40, 15, replace=False) for _ in range(20)])
     frame = pd.DataFrame({"user_id": users, "item_id": items})
     p = truth.probabilities(frame)
+
     def noisy(q):  # q x lognormal noise, squashed into (0, 1) without ties: q' / (1 + q')
         q = q * np.exp(rng.normal(0, 0.5, len(q)))
         return q / (1 + q)
 
-    return frame.assign(p_click=noisy(p["p_click"].to_numpy()), p_purchase=noisy(p["p_purchase"].to_numpy()),
-                        price=(truth.prices_ / truth.prices_.max()).loc[items].to_numpy())
+    return frame.assign(
+        p_click=noisy(p["p_click"].to_numpy()),
+        p_purchase=noisy(p["p_purchase"].to_numpy()),
+        price=(truth.prices_ / truth.prices_.max()).loc[items].to_numpy(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -160,24 +167,42 @@ def features(shop):
     return pd.get_dummies(shop.items.set_index("item_id")["category"], dtype=float)
 
 
-GRID = [{"p_click": 1.0, "p_purchase": 0.0}, {"p_click": 0.5, "p_purchase": 0.5},
-        {"p_purchase": 1.0}, {"p_purchase": 0.5, "price": 0.5}]
+GRID = [
+    {"p_click": 1.0, "p_purchase": 0.0},
+    {"p_click": 0.5, "p_purchase": 0.5},
+    {"p_purchase": 1.0},
+    {"p_purchase": 0.5, "price": 0.5},
+]
 
 
 def test_fusion_sweep_columns_rows_and_determinism(scored, truth, features):
     sweep = fusion_sweep(scored, GRID, truth, k=5, item_features=features, catalog=np.arange(40))
-    assert sweep.columns.tolist() == ["w_p_click", "w_p_purchase", "w_price", "users", "expected_clicks",
-                                      "expected_purchases", "expected_gmv", "ild", "coverage"]
+    assert sweep.columns.tolist() == [
+        "w_p_click",
+        "w_p_purchase",
+        "w_price",
+        "users",
+        "expected_clicks",
+        "expected_purchases",
+        "expected_gmv",
+        "ild",
+        "coverage",
+    ]
     assert len(sweep) == len(GRID) and (sweep["users"] == 20).all()
     # exponents a setting leaves out are reported as 0
-    assert sweep[["w_p_click", "w_p_purchase", "w_price"]].to_numpy().tolist() == \
-        [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 0.5]]
+    assert sweep[["w_p_click", "w_p_purchase", "w_price"]].to_numpy().tolist() == [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.5, 0.5],
+    ]
     again = fusion_sweep(scored, GRID, truth, k=5, item_features=features, catalog=np.arange(40))
     pd.testing.assert_frame_equal(sweep, again)
     # the order of the candidate rows does not matter (no ties among continuous scores)
     shuffled = scored.sample(frac=1.0, random_state=0)
-    pd.testing.assert_frame_equal(sweep, fusion_sweep(shuffled, GRID, truth, k=5, item_features=features,
-                                                      catalog=np.arange(40)))
+    pd.testing.assert_frame_equal(
+        sweep, fusion_sweep(shuffled, GRID, truth, k=5, item_features=features, catalog=np.arange(40))
+    )
 
 
 def test_fusion_sweep_click_exponent_alone_ranks_by_clicks(scored, truth):
@@ -206,14 +231,15 @@ def test_fusion_sweep_matches_fuse_scores_and_true_probabilities_beat_noise(scor
     # the lists are those of fuse_scores + top_k_per_user
     w = {"p_click": 0.3, "p_purchase": 0.7}
     lists = top_k_per_user(scored[["user_id", "item_id"]], fuse_scores(scored, w), k=3)
-    assert fusion_sweep(scored, [w], truth, k=3).iloc[0]["expected_purchases"] == \
-        pytest.approx(list_quality(lists, truth, k=3)["expected_purchases"])
+    assert fusion_sweep(scored, [w], truth, k=3).iloc[0]["expected_purchases"] == pytest.approx(
+        list_quality(lists, truth, k=3)["expected_purchases"]
+    )
 
 
 def test_fusion_sweep_with_mmr(scored, truth, features):
     plain = fusion_sweep(scored, GRID[:2], truth, k=5, item_features=features)
     same = fusion_sweep(scored, GRID[:2], truth, k=5, item_features=features, reranker="mmr", trade_off=1.0)
-    pd.testing.assert_frame_equal(plain, same)          # lambda = 1 keeps the fused order
+    pd.testing.assert_frame_equal(plain, same)  # lambda = 1 keeps the fused order
     diverse = fusion_sweep(scored, GRID[:2], truth, k=5, item_features=features, reranker="mmr", trade_off=0.3)
     assert (diverse["ild"] >= plain["ild"]).all() and (diverse["ild"] > plain["ild"]).any()
 

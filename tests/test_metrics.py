@@ -1,4 +1,5 @@
 """Tests of mtrec_lib.metrics: hand-computed examples, scikit-learn, Microsoft Recommenders' definitions."""
+
 from __future__ import annotations
 
 import math
@@ -164,7 +165,11 @@ def _random_lists(seed: int, n_users=30, n_items=40, k=10, graded=False):
     score = rng.random((n_users, n_items))
     order = np.argsort(-score, axis=1)[:, :k]
     recs = pd.DataFrame(
-        {"user_id": np.repeat(np.arange(n_users), k), "item_id": order.ravel(), "rank": np.tile(np.arange(1, k + 1), n_users)}
+        {
+            "user_id": np.repeat(np.arange(n_users), k),
+            "item_id": order.ravel(),
+            "rank": np.tile(np.arange(1, k + 1), n_users),
+        }
     )
     u, i = np.nonzero(rel)
     truth = pd.DataFrame({"user_id": u, "item_id": i, "rating": rel[u, i]})

@@ -1,4 +1,5 @@
 """Sampled versus full ranking metrics (mt.metrics.heldout_ranks, rank_metrics) and cf score_items."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,10 +37,10 @@ def test_full_and_fixed_sample_ranks_by_hand(toy):
     scores, heldout, seen = toy
     # negatives of user 1: b, c, e, f (a is seen, d is the held-out item itself)
     r = heldout_ranks(scores, heldout, seen, negatives=_frame([(1, "e"), (1, "f")])).iloc[0]
-    assert (r["full_rank"], r["full_tied"], r["n_full"]) == (3.5, 1, 4)          # 1 + 2 above + 1/2 tie
+    assert (r["full_rank"], r["full_tied"], r["n_full"]) == (3.5, 1, 4)  # 1 + 2 above + 1/2 tie
     assert (r["sampled_rank"], r["sampled_tied"], r["n_sampled"]) == (1.5, 1, 2)  # e tied, f below
     r = heldout_ranks(scores, heldout, seen, negatives=_frame([(1, "b"), (1, "f")])).iloc[0]
-    assert (r["sampled_rank"], r["sampled_tied"]) == (2.0, 0)                    # b above
+    assert (r["sampled_rank"], r["sampled_tied"]) == (2.0, 0)  # b above
 
 
 def test_metrics_by_hand_for_each_tie_rule(toy):
@@ -82,7 +83,7 @@ def test_other_heldout_items_of_the_user_are_not_negatives(toy):
     # d's negatives: c, e, f (b is held out too); b's negatives: c, e, f
     assert ranks["n_full"].tolist() == [3, 3]
     assert ranks["full_rank"].tolist() == [2.5, 1.0]
-    assert ranks["n_sampled"].tolist() == [3, 3]   # the sample is the whole pool here
+    assert ranks["n_sampled"].tolist() == [3, 3]  # the sample is the whole pool here
 
 
 # ---------------------------------------------------------------------------
@@ -97,8 +98,9 @@ def test_sample_is_uniform_without_replacement(toy):
         tied = sum(scores.loc[1, x] == 0.6 for x in pair)
         by_pair[pair] = 1 + above + tied / 2
     expected = pd.Series(list(by_pair.values())).value_counts(normalize=True)
-    draws = pd.Series([heldout_ranks(scores, heldout, seen, n_negatives=2, seed=s)["sampled_rank"].iloc[0]
-                       for s in range(1200)])
+    draws = pd.Series(
+        [heldout_ranks(scores, heldout, seen, n_negatives=2, seed=s)["sampled_rank"].iloc[0] for s in range(1200)]
+    )
     got = draws.value_counts(normalize=True)
     assert set(got.index) == set(expected.index)
     for rank, p in expected.items():
@@ -110,14 +112,13 @@ def test_same_seed_same_sample_other_seed_other_sample():
     rng = np.random.default_rng(3)
     scores = pd.DataFrame(rng.normal(size=(20, 300)), index=range(20), columns=range(300))
     heldout = _frame([(u, int(rng.integers(300))) for u in range(20)])
-    seen = _frame([(u, i) for u in range(20) for i in rng.choice(300, 30, replace=False)
-                   if i != heldout.item_id[u]])
+    seen = _frame([(u, i) for u in range(20) for i in rng.choice(300, 30, replace=False) if i != heldout.item_id[u]])
     a = heldout_ranks(scores, heldout, seen, n_negatives=50, seed=7)
     b = heldout_ranks(scores, heldout, seen, n_negatives=50, seed=7)
     c = heldout_ranks(scores, heldout, seen, n_negatives=50, seed=8)
     pd.testing.assert_frame_equal(a, b)
     assert not a["sampled_rank"].equals(c["sampled_rank"])
-    assert a["full_rank"].equals(c["full_rank"])          # the full ranking does not depend on the seed
+    assert a["full_rank"].equals(c["full_rank"])  # the full ranking does not depend on the seed
     assert (a["n_sampled"] == 50).all() and (a["n_full"] == 300 - 1 - seen.groupby("user_id").size()).all()
 
 
@@ -130,7 +131,7 @@ def test_sampled_hit_rate_differs_from_full_as_the_hypergeometric_law_says():
     ranks = heldout_ranks(scores, heldout, _frame([]), n_negatives=100, seed=0)
     m = rank_metrics(ranks, k=10)
     assert m["full"]["hit@10"] == 0.0 and (ranks["full_rank"] == 51).all()
-    p_hit = hypergeom(1000, 50, 100).cdf(9)                 # fewer than 10 of the 50 drawn
+    p_hit = hypergeom(1000, 50, 100).cdf(9)  # fewer than 10 of the 50 drawn
     assert p_hit > 0.9
     assert abs(m["sampled"]["hit@10"] - p_hit) < 4 * math.sqrt(p_hit * (1 - p_hit) / n_users)
     # AUC is the one metric the sample estimates without bias
@@ -142,7 +143,7 @@ def test_a_model_that_scores_everything_equally_is_not_perfect():
     scores = pd.DataFrame(np.zeros((5, 201)), columns=range(201))
     heldout = _frame([(u, u) for u in range(5)])
     m = rank_metrics(heldout_ranks(scores, heldout, _frame([]), n_negatives=100))
-    assert math.isclose(m["full"]["hit@10"], 10 / 201)        # exactly a random ranking's expectation
+    assert math.isclose(m["full"]["hit@10"], 10 / 201)  # exactly a random ranking's expectation
     assert math.isclose(m["sampled"]["hit@10"], 10 / 101)
     assert m["full"]["auc"] == m["sampled"]["auc"] == 0.5
     assert rank_metrics(heldout_ranks(scores, heldout, _frame([])), ties="pessimistic")["sampled"]["hit@10"] == 0
@@ -170,7 +171,7 @@ def test_full_rank_metrics_equal_the_list_metrics_on_recommend():
     log = _frame([(u, int(i)) for u in range(40) for i in rng.choice(60, int(rng.integers(4, 15)), replace=False)])
     log["timestamp"] = rng.permutation(len(log))
     train, test = mt.data.split(log, method="leave_last_out")
-    model = mt.cf.EASE(lam=5.0).fit(train)                   # continuous scores: no ties
+    model = mt.cf.EASE(lam=5.0).fit(train)  # continuous scores: no ties
     scores = model.score_items(test["user_id"].unique())
     test = test[test["item_id"].isin(scores.columns)]
     ranks = heldout_ranks(scores, test, train, n_negatives=5)
@@ -220,19 +221,33 @@ def test_clear_errors(toy):
 # ---------------------------------------------------------------------------
 # cf: score_items
 # ---------------------------------------------------------------------------
-TRAIN = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 3, 4], "item_id": [10, 20, 10, 30, 20, 30, 40, 10],
-                      "rating": [5.0, 3.0, 4.0, 2.0, 5.0, 4.0, 1.0, 3.0]})
+TRAIN = pd.DataFrame(
+    {
+        "user_id": [1, 1, 2, 2, 3, 3, 3, 4],
+        "item_id": [10, 20, 10, 30, 20, 30, 40, 10],
+        "rating": [5.0, 3.0, 4.0, 2.0, 5.0, 4.0, 1.0, 3.0],
+    }
+)
 
 
-@pytest.mark.parametrize("model", [mt.cf.Popularity(), mt.cf.ItemTopN(k=3), mt.cf.EASE(lam=1.0),
-                                   mt.cf.UserKNN(k=2), mt.cf.ItemKNN(k=2), mt.cf.BiasedMF(n_factors=2)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        mt.cf.Popularity(),
+        mt.cf.ItemTopN(k=3),
+        mt.cf.EASE(lam=1.0),
+        mt.cf.UserKNN(k=2),
+        mt.cf.ItemKNN(k=2),
+        mt.cf.BiasedMF(n_factors=2),
+    ],
+)
 def test_score_items_is_what_recommend_ranks_by(model):
     model.fit(TRAIN)
     scores = model.score_items([3, 1, 3, 99])
     assert scores.index.tolist() == [3, 1, 99] and scores.index.name == "user_id"
     assert scores.columns.tolist() == model.item_ids_.tolist() and scores.columns.name == "item_id"
     assert np.isfinite(scores.to_numpy()).all()
-    assert scores.loc[99].tolist() == model.popularity_.astype(float).tolist()   # unknown user
+    assert scores.loc[99].tolist() == model.popularity_.astype(float).tolist()  # unknown user
     recs = model.recommend([3, 1], n=2)
     for user, got in recs.groupby("user_id"):
         np.testing.assert_allclose(got["score"], scores.loc[user, got["item_id"]].to_numpy())

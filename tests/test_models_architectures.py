@@ -1,4 +1,5 @@
 """Every architecture builds, trains, predicts, saves and loads; structure matches its paper."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -81,8 +82,9 @@ def test_esmm_loss_reads_ctcvr(shop):
 
 @pytest.mark.parametrize("architecture", ["omoe", "cgc", "ple"])
 def test_gradnorm_runs_on_every_shared_architecture(shop, architecture):
-    model = MultiTaskLearning(tasks=TASKS, architecture=architecture, loss_weights="gradnorm", epochs=1,
-                              batch_size=128).fit(shop, verbose=0)
+    model = MultiTaskLearning(
+        tasks=TASKS, architecture=architecture, loss_weights="gradnorm", epochs=1, batch_size=128
+    ).fit(shop, verbose=0)
     w = [model.history_[f"w_{t}"][-1] for t in TASKS]
     assert sum(w) == pytest.approx(2.0, rel=1e-5) and not np.allclose(w, 1.0)
 
@@ -112,8 +114,9 @@ def test_regression_tasks_of_the_mmoe_generator(correlated, architecture):
     # would score about 1.0 of it). Measured: 0.13-0.25 of the linear MSE.
     train, test = correlated
     tasks = {"y1": "regression", "y2": "regression"}
-    model = MultiTaskLearning(tasks=tasks, architecture=architecture, epochs=8, batch_size=128,
-                              learning_rate=1e-2, seed=0)
+    model = MultiTaskLearning(
+        tasks=tasks, architecture=architecture, epochs=8, batch_size=128, learning_rate=1e-2, seed=0
+    )
     result = model.fit(train, verbose=0).evaluate(test)
     for task in tasks:
         linear_mse = _least_squares_mse(train, test, task)
@@ -124,4 +127,5 @@ def test_regression_tasks_of_the_mmoe_generator(correlated, architecture):
 def test_esmm_refuses_regression_tasks(correlated):
     with pytest.raises(ValueError, match="two binary tasks"):
         MultiTaskLearning(tasks={"y1": "regression", "y2": "regression"}, architecture="esmm").fit(
-            correlated[0], verbose=0)
+            correlated[0], verbose=0
+        )

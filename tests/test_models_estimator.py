@@ -1,4 +1,5 @@
 """MultiTaskLearning: fit/predict/evaluate on DataFrames, determinism, save/load, gates, params, partial_fit."""
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ def test_evaluate_keys_and_values(shop, fitted):
     assert set(res) == {"click_auc", "click_logloss", "purchase_auc", "purchase_logloss"}
     pred = fitted.predict(shop)
     from sklearn.metrics import log_loss, roc_auc_score
+
     assert res["click_auc"] == pytest.approx(roc_auc_score(shop["click"], pred["click"]))
     assert res["purchase_logloss"] == pytest.approx(log_loss(shop["purchase"], pred["purchase"]), rel=1e-4)
     assert res["click_auc"] > 0.55  # it learned something from 1,500 rows
@@ -99,8 +101,12 @@ def test_unseen_ids_use_the_oov_bucket(shop, fitted):
 def test_regression_task_and_features_argument(shop):
     df = shop.copy()
     df["spend"] = df["purchase"] * df["item_price"] + np.random.default_rng(0).normal(0, 1, len(df))
-    model = MultiTaskLearning(tasks={"click": "binary", "spend": "regression"}, architecture="shared_bottom",
-                              features=["user_id", "item_id", "item_price", "device"], epochs=2)
+    model = MultiTaskLearning(
+        tasks={"click": "binary", "spend": "regression"},
+        architecture="shared_bottom",
+        features=["user_id", "item_id", "item_price", "device"],
+        epochs=2,
+    )
     model.fit(df, verbose=0)
     assert model.feature_spec_.categorical == ["user_id", "item_id", "device"]
     assert model.feature_spec_.numeric == ["item_price"]
@@ -133,15 +139,26 @@ def test_validation_data_and_early_stopping(shop):
     best = int(np.argmin(h["val_loss"]))
     # restore_best_weights: validation loss of the returned model is the best epoch's
     from mtrec_lib.models.losses import task_loss
+
     p = model.predict(val)
-    val_loss = sum(float(task_loss("binary", val[t].to_numpy("float32")[:, None], p[t].to_numpy("float32")[:, None]))
-                   for t in TASKS)
+    val_loss = sum(
+        float(task_loss("binary", val[t].to_numpy("float32")[:, None], p[t].to_numpy("float32")[:, None]))
+        for t in TASKS
+    )
     assert val_loss == pytest.approx(h["val_loss"][best], rel=1e-3)
 
 
 def test_early_stopping_can_monitor_one_task(shop):
     train, val = shop.iloc[:1000], shop.iloc[1000:]
-    kw = dict(tasks=TASKS, epochs=20, patience=2, learning_rate=0.02, batch_size=128)
+    # the time columns too (features=None leaves them out): they make the two monitors part ways
+    kw = dict(
+        tasks=TASKS,
+        epochs=20,
+        patience=2,
+        learning_rate=0.02,
+        batch_size=128,
+        features=[c for c in shop.columns if c not in TASKS],
+    )
     model = MultiTaskLearning(monitor="val_purchase_loss", **kw).fit(train, validation_data=val, verbose=0)
     h = model.history_
     best = int(np.argmin(h["val_purchase_loss"]))
@@ -150,9 +167,11 @@ def test_early_stopping_can_monitor_one_task(shop):
     # ... which is not the best epoch of the summed loss, so the monitor made the difference
     assert int(np.argmin(h["val_loss"])) != best, "fixture no longer separates the two monitors"
     from mtrec_lib.models.losses import task_loss
+
     p = model.predict(val)  # best weights restored: the purchase loss of the best epoch
-    purchase = float(task_loss("binary", val["purchase"].to_numpy("float32")[:, None],
-                               p["purchase"].to_numpy("float32")[:, None]))
+    purchase = float(
+        task_loss("binary", val["purchase"].to_numpy("float32")[:, None], p["purchase"].to_numpy("float32")[:, None])
+    )
     assert purchase == pytest.approx(h["val_purchase_loss"][best], rel=1e-3)
     # the default still watches the sum, and the monitor travels with the parameters
     default = MultiTaskLearning(**kw).fit(train, validation_data=val, verbose=0).history_
@@ -185,6 +204,7 @@ def test_article_default_call(shop):
     model.fit(shop, verbose=0)
     assert set(model.evaluate(shop)) == {"click_auc", "click_logloss", "purchase_auc", "purchase_logloss"}
     assert "purchase" not in model.feature_spec_.columns and "click" not in model.feature_spec_.columns
+    assert "timestamp" not in model.feature_spec_.columns and "day" not in model.feature_spec_.columns
 
 
 def test_uncertainty_weights_move(shop):
@@ -305,8 +325,9 @@ def test_partial_fit_rejects_bad_input_before_training(fitted, new_day, name, ma
         fitted.partial_fit(new_day.to_numpy())
 
 
-@pytest.mark.parametrize("architecture,loss_weights", [("mmoe", "gradnorm"), ("cgc", "uncertainty"),
-                                                       ("esmm", {"purchase": 2.0})])
+@pytest.mark.parametrize(
+    "architecture,loss_weights", [("mmoe", "gradnorm"), ("cgc", "uncertainty"), ("esmm", {"purchase": 2.0})]
+)
 def test_partial_fit_after_load_continues_exactly(shop, new_day, tmp_path, architecture, loss_weights):
     model = _fit_small(shop, architecture=architecture, loss_weights=loss_weights)
     model.save(tmp_path / "m")
@@ -340,8 +361,13 @@ def test_partial_fit_needs_the_saved_optimiser_state(shop, fitted, tmp_path):
 
 def test_save_is_checked_on_load(shop, fitted, tmp_path):
     fitted.save(tmp_path / "m")
-    fitted.save(tmp_path / "m")                      # saving over a save works, leaves no temp files
-    assert sorted(f.name for f in (tmp_path / "m").iterdir()) == ["estimator.json", "model.keras", "optimizer.npz"]
+    fitted.save(tmp_path / "m")  # saving over a save works, leaves no temp files
+    assert sorted(f.name for f in (tmp_path / "m").iterdir()) == [
+        "estimator.json",
+        "model.keras",
+        "optimizer.npz",
+        "train_rows.npy",
+    ]
     # A folder that mixes two saves (here: another model's network) is refused, naming the file.
     other = MultiTaskLearning(tasks=TASKS, seed=1, epochs=1).fit(shop, verbose=0)
     other.save(tmp_path / "other")

@@ -6,6 +6,7 @@ many-task weights by an exact solution of the min-norm problem on the simplex (e
 enumerated) cross-checked with scipy. The library works in float32, so tolerances are those of
 single precision relative to the gradients' scale.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -65,9 +66,15 @@ def _min_norm_exact(gram):
 
 def _min_norm_scipy(gram):
     n = len(gram)
-    res = minimize(lambda a: a @ gram @ a, np.full(n, 1 / n), jac=lambda a: 2 * gram @ a,
-                   bounds=[(0, 1)] * n, method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000},
-                   constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1, "jac": lambda a: np.ones(n)}])
+    res = minimize(
+        lambda a: a @ gram @ a,
+        np.full(n, 1 / n),
+        jac=lambda a: 2 * gram @ a,
+        bounds=[(0, 1)] * n,
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+        constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1, "jac": lambda a: np.ones(n)}],
+    )
     return float(res.fun)
 
 
@@ -90,7 +97,7 @@ def test_gradient_cosines_hand_values_and_zero_row():
     got = _np(gradient_cosines([[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]]))
     np.testing.assert_allclose(got[0, 1], -1 / np.sqrt(2), rtol=RTOL)
     np.testing.assert_allclose(np.diag(got)[:2], [1.0, 1.0], rtol=RTOL)
-    assert np.all(got[2] == 0) and np.all(got[:, 2] == 0)   # a task without gradient: cosine 0
+    assert np.all(got[2] == 0) and np.all(got[:, 2] == 0)  # a task without gradient: cosine 0
     assert gradient_cosines(np.eye(2)).dtype == "float32"
 
 
@@ -98,7 +105,7 @@ def test_gradient_cosines_hand_values_and_zero_row():
 # PCGrad
 # ---------------------------------------------------------------------------
 def test_pcgrad_two_tasks_by_hand():
-    g1, g2 = np.array([2.0, 1.0]), np.array([-1.0, 1.0])      # g1 . g2 = -1: they conflict
+    g1, g2 = np.array([2.0, 1.0]), np.array([-1.0, 1.0])  # g1 . g2 = -1: they conflict
     got = _np(pcgrad([g1, g2]))
     # g1' = g1 - (g1.g2 / |g2|^2) g2 = (2, 1) + (-1, 1) / 2;  g2' = g2 - (g2.g1 / |g1|^2) g1 = (-1, 1) + (2, 1) / 5
     np.testing.assert_allclose(got, [[1.5, 1.5], [-0.6, 1.2]], rtol=RTOL, atol=ATOL)
@@ -122,11 +129,11 @@ def test_pcgrad_repairs_a_step_that_would_increase_a_loss():
 def test_pcgrad_leaves_non_conflicting_gradients_unchanged():
     rng = np.random.default_rng(1)
     for _ in range(10):
-        base = np.abs(rng.normal(size=(3, 5)))               # non-negative entries: every dot >= 0
+        base = np.abs(rng.normal(size=(3, 5)))  # non-negative entries: every dot >= 0
         np.testing.assert_allclose(_np(pcgrad(base, order=rng.permutation(3))), base, rtol=RTOL, atol=ATOL)
     orthogonal = np.array([[1.0, 0.0], [0.0, 1.0]])
     np.testing.assert_array_equal(_np(pcgrad(orthogonal)), orthogonal)
-    same = np.array([[1.0, -2.0], [1.0, -2.0]])               # identical gradients do not conflict
+    same = np.array([[1.0, -2.0], [1.0, -2.0]])  # identical gradients do not conflict
     np.testing.assert_allclose(_np(pcgrad(same)), same, atol=ATOL)
 
 
@@ -138,7 +145,7 @@ def test_pcgrad_zero_gradient_row_changes_nothing():
 
 
 def test_pcgrad_three_tasks_depends_on_the_order():
-    g = np.array([[1.0, 0.0], [-0.5, 1.0], [-0.5, -1.0]])     # every pair conflicts
+    g = np.array([[1.0, 0.0], [-0.5, 1.0], [-0.5, -1.0]])  # every pair conflicts
     # task 0, visiting task 1 first: (1, 0) + 0.4 (-0.5, 1) = (0.8, 0.4); its dot with g2 is
     # -0.8, so + 0.64 (-0.5, -1): (0.48, -0.24). Visiting task 2 first gives the mirror image.
     first = _np(pcgrad(g, order=[0, 1, 2]))
@@ -146,7 +153,7 @@ def test_pcgrad_three_tasks_depends_on_the_order():
     np.testing.assert_allclose(first[0], [0.48, -0.24], rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(second[0], [0.48, 0.24], rtol=RTOL, atol=ATOL)
     assert np.abs(first - second).max() > 0.1
-    np.testing.assert_allclose(_np(pcgrad(g)), first, atol=ATOL)   # default order: 0, 1, ..., T-1
+    np.testing.assert_allclose(_np(pcgrad(g)), first, atol=ATOL)  # default order: 0, 1, ..., T-1
 
 
 def test_pcgrad_matches_a_numpy_loop_on_random_gradients():
@@ -156,8 +163,7 @@ def test_pcgrad_matches_a_numpy_loop_on_random_gradients():
         g = rng.normal(size=(n_tasks, n_params)) * rng.uniform(0.1, 10, size=(n_tasks, 1))
         order = rng.permutation(n_tasks)
         scale = np.abs(g).max()
-        np.testing.assert_allclose(_np(pcgrad(g, order=order)), _pcgrad_numpy(g, order),
-                                   rtol=RTOL, atol=ATOL * scale)
+        np.testing.assert_allclose(_np(pcgrad(g, order=order)), _pcgrad_numpy(g, order), rtol=RTOL, atol=ATOL * scale)
 
 
 def test_pcgrad_two_tasks_projection_is_orthogonal_on_random_conflicts():
@@ -177,10 +183,10 @@ def test_pcgrad_two_tasks_projection_is_orthogonal_on_random_conflicts():
 # MGDA
 # ---------------------------------------------------------------------------
 def test_min_norm_pair_hand_values():
-    assert float(min_norm_pair(1.0, -1.0, 1.0)) == pytest.approx(0.5)    # a = -b: the midpoint is 0
-    assert float(min_norm_pair(4.0, 0.0, 1.0)) == pytest.approx(0.2)     # (1 - 0) / (4 + 1)
-    assert float(min_norm_pair(2.0, 2.0, 2.0)) == 0.5                    # a = b
-    assert float(min_norm_pair(0.0, 0.0, 0.0)) == 0.5                    # both zero
+    assert float(min_norm_pair(1.0, -1.0, 1.0)) == pytest.approx(0.5)  # a = -b: the midpoint is 0
+    assert float(min_norm_pair(4.0, 0.0, 1.0)) == pytest.approx(0.2)  # (1 - 0) / (4 + 1)
+    assert float(min_norm_pair(2.0, 2.0, 2.0)) == 0.5  # a = b
+    assert float(min_norm_pair(0.0, 0.0, 0.0)) == 0.5  # both zero
 
 
 def test_mgda_two_tasks_closed_form_and_grid():
@@ -195,7 +201,7 @@ def test_mgda_two_tasks_closed_form_and_grid():
         assert alpha[0] == pytest.approx(closed, rel=RTOL, abs=ATOL)
         norms = ((grid[:, None] * g1 + (1 - grid[:, None]) * g2) ** 2).sum(axis=1)
         lib = np.sum((alpha[0] * g1 + alpha[1] * g2) ** 2)
-        assert lib <= norms.min() + 1e-5 * (g ** 2).sum()
+        assert lib <= norms.min() + 1e-5 * (g**2).sum()
         assert abs(alpha[0] - grid[np.argmin(norms)]) < 1e-3
 
 
@@ -249,7 +255,7 @@ def test_mgda_direction_decreases_every_loss_unless_pareto_stationary():
     for _ in range(20):
         g = rng.normal(size=(2, 5))
         d = _np(mgda_weights(g)) @ g
-        assert np.all(g @ d >= d @ d - 1e-4 * (g ** 2).sum())
+        assert np.all(g @ d >= d @ d - 1e-4 * (g**2).sum())
 
 
 # ---------------------------------------------------------------------------
@@ -262,18 +268,19 @@ def test_combine_each_method():
     np.testing.assert_array_equal(_np(scale), [1.0, 1.0])
 
     update, scale = combine(g, "pcgrad")
-    np.testing.assert_allclose(_np(update), _pcgrad_numpy(g, [0, 1]).sum(axis=0), atol=ATOL)   # (0.5, 1.5)
+    np.testing.assert_allclose(_np(update), _pcgrad_numpy(g, [0, 1]).sum(axis=0), atol=ATOL)  # (0.5, 1.5)
     np.testing.assert_array_equal(_np(scale), [1.0, 1.0])
 
     update, scale = combine(g, "mgda")
-    alpha = np.array([0.6, 0.4])                       # (g2 - g1) . g2 / |g1 - g2|^2 = 3 / 5
-    np.testing.assert_allclose(_np(scale), 2 * alpha, atol=ATOL)          # weights sum to T, as "sum"'s do
+    alpha = np.array([0.6, 0.4])  # (g2 - g1) . g2 / |g1 - g2|^2 = 3 / 5
+    np.testing.assert_allclose(_np(scale), 2 * alpha, atol=ATOL)  # weights sum to T, as "sum"'s do
     np.testing.assert_allclose(_np(update), 2 * alpha @ g, atol=ATOL)
 
     three = np.random.default_rng(7).normal(size=(3, 4))
     order = [2, 0, 1]
-    np.testing.assert_allclose(_np(combine(three, "pcgrad", order=order)[0]),
-                               _pcgrad_numpy(three, order).sum(axis=0), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        _np(combine(three, "pcgrad", order=order)[0]), _pcgrad_numpy(three, order).sum(axis=0), rtol=RTOL, atol=ATOL
+    )
     update, scale = combine(three, "mgda")
     assert _np(scale).sum() == pytest.approx(3, abs=1e-5)
     np.testing.assert_allclose(_np(update), _np(scale) @ three, rtol=RTOL, atol=ATOL)

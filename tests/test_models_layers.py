@@ -1,4 +1,5 @@
 """Layers of mtrec_lib.models: experts, gates, MMoE, CGC, PLE, towers (numbers by hand)."""
+
 from __future__ import annotations
 
 import itertools
@@ -65,10 +66,10 @@ def test_mmoe_matches_hand_computation(x):
     layer = MMoE(num_tasks=2, num_experts=3, expert_units=4, return_gates=True)
     outs, gates = layer(x)
     k, b = _np(layer.experts.kernels[0]), _np(layer.experts.biases[0])
-    experts = np.stack([_relu(x @ k[e] + b[e]) for e in range(3)], axis=1)     # (n, 3, 4)
-    wg = _np(layer.gate.kernel)                                                  # (5, 2*3)
+    experts = np.stack([_relu(x @ k[e] + b[e]) for e in range(3)], axis=1)  # (n, 3, 4)
+    wg = _np(layer.gate.kernel)  # (5, 2*3)
     for t in range(2):
-        g = _softmax(x @ wg[:, t * 3:(t + 1) * 3])
+        g = _softmax(x @ wg[:, t * 3 : (t + 1) * 3])
         np.testing.assert_allclose(_np(gates[t]), g, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(_np(outs[t]), np.einsum("ne,neu->nu", g, experts), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(_np(gates[t]).sum(axis=1), 1.0, rtol=1e-6)
@@ -100,8 +101,9 @@ def test_cgc_task_gate_sees_own_and_shared_experts_only(x):
 
 
 def test_ple_inner_level_has_shared_gate_over_all_experts(x):
-    layer = PLE(num_tasks=2, num_levels=2, num_specific_experts=1, num_shared_experts=2, expert_units=4,
-                return_gates=True)
+    layer = PLE(
+        num_tasks=2, num_levels=2, num_specific_experts=1, num_shared_experts=2, expert_units=4, return_gates=True
+    )
     outs, gates = layer(x)
     assert len(outs) == 2 and _np(outs[0]).shape == (7, 4)
     level0, level1 = gates
@@ -116,7 +118,7 @@ def test_ple_inner_level_has_shared_gate_over_all_experts(x):
 def test_ple_second_level_reads_first_level_outputs(x):
     layer = PLE(num_tasks=2, num_levels=2, num_specific_experts=1, num_shared_experts=1, expert_units=3)
     outs = layer(x)
-    first = layer.levels[0](x)[0]   # [task0, task1, shared]
+    first = layer.levels[0](x)[0]  # [task0, task1, shared]
     expected = layer.levels[1](first)[0]
     for a, b in zip(outs, expected):
         np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6)
@@ -139,12 +141,39 @@ def test_tower_activation_and_product():
 ROUND_TRIP = [
     (MLP, dict(units=(4, 2), activation="tanh", dropout=0.2), "x"),
     (ExpertGroup, dict(num_experts=3, units=(4, 3), activation="tanh", dropout=0.1), "x"),
-    (MMoE, dict(num_tasks=3, num_experts=2, expert_units=(4, 3), activation="tanh", dropout=0.1,
-                return_gates=True), "x"),
-    (CGC, dict(num_tasks=3, num_specific_experts=2, num_shared_experts=1, expert_units=(4,), activation="tanh",
-               dropout=0.1, is_last=False, return_gates=True), "x"),
-    (PLE, dict(num_tasks=3, num_levels=3, num_specific_experts=2, num_shared_experts=1, expert_units=(4,),
-               activation="tanh", dropout=0.1, return_gates=True), "x"),
+    (
+        MMoE,
+        dict(num_tasks=3, num_experts=2, expert_units=(4, 3), activation="tanh", dropout=0.1, return_gates=True),
+        "x",
+    ),
+    (
+        CGC,
+        dict(
+            num_tasks=3,
+            num_specific_experts=2,
+            num_shared_experts=1,
+            expert_units=(4,),
+            activation="tanh",
+            dropout=0.1,
+            is_last=False,
+            return_gates=True,
+        ),
+        "x",
+    ),
+    (
+        PLE,
+        dict(
+            num_tasks=3,
+            num_levels=3,
+            num_specific_experts=2,
+            num_shared_experts=1,
+            expert_units=(4,),
+            activation="tanh",
+            dropout=0.1,
+            return_gates=True,
+        ),
+        "x",
+    ),
     (Tower, dict(units=(3, 2), task_type="regression", activation="tanh", dropout=0.1), "x"),
     (PositionBias, dict(max_position=5, num_outputs=2, dropout=0.3, seed=7, scale=3.0), "positions"),
     (LogitShift, dict(column=1), "shift"),
@@ -166,8 +195,7 @@ def test_config_round_trip_keeps_every_argument(cls, kwargs, kind, x):
     for k, v in kwargs.items():
         assert _plain(clone.get_config()[k]) == _plain(v), f"from_config loses {k!r}"
     # Same behaviour: same outputs on the same input once the weights are copied.
-    inputs = {"x": x, "positions": np.array([[1], [2], [5], [9], [3], [1], [4]]),
-              "shift": [x[:, :1], x[:, 1:3]]}[kind]
+    inputs = {"x": x, "positions": np.array([[1], [2], [5], [9], [3], [1], [4]]), "shift": [x[:, :1], x[:, 1:3]]}[kind]
     a = layer(inputs, training=False)
     clone(inputs, training=False)  # build
     clone.set_weights(layer.get_weights())

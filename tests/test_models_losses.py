@@ -1,4 +1,5 @@
 """Loss weighting: one training step of fixed, uncertainty and GradNorm weighting vs a hand computation."""
+
 from __future__ import annotations
 
 import keras
@@ -16,8 +17,10 @@ LR = 0.1
 def _batch(seed=0, n=16):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3)).astype("float32")
-    y = {"click": (rng.random((n, 1)) < 0.4).astype("float32"),
-         "time": rng.normal(1.0, 2.0, size=(n, 1)).astype("float32")}
+    y = {
+        "click": (rng.random((n, 1)) < 0.4).astype("float32"),
+        "time": rng.normal(1.0, 2.0, size=(n, 1)).astype("float32"),
+    }
     return {"x": x}, y
 
 
@@ -25,8 +28,10 @@ def _model(weighting, seed=0):
     keras.utils.set_random_seed(seed)
     inp = keras.Input((3,), name="x")
     h = MLP((4,), name="shared")(inp)
-    out = {"click": keras.layers.Dense(1, activation="sigmoid", name="click")(h),
-           "time": keras.layers.Dense(1, name="time")(h)}
+    out = {
+        "click": keras.layers.Dense(1, activation="sigmoid", name="click")(h),
+        "time": keras.layers.Dense(1, name="time")(h),
+    }
     net = keras.Model({"x": inp}, out)
     model = MultiTaskModel(net, TASKS, weighting, shared_layer="shared")
     model.compile(optimizer=keras.optimizers.SGD(LR))
@@ -132,16 +137,16 @@ def test_gradnorm_two_steps_by_hand():
         before = _values(net.trainable_variables)
         with tf.GradientTape() as tape:
             bce, mse = _hand_losses(net, x, y)
-            objective = w[0] * bce + w[1] * mse           # network step uses the current weights
+            objective = w[0] * bce + w[1] * mse  # network step uses the current weights
         grads = tape.gradient(objective, net.trainable_variables)
         L = np.array([float(bce), float(mse)])
-        l0 = L if l0 is None else l0                      # L_i(0) from the first step
+        l0 = L if l0 is None else l0  # L_i(0) from the first step
         _, expected_w, _ = _hand_gradnorm(net, x, y, w, l0, alpha, lr_w)
         model.train_on_batch(x, y)
         for b, g, v in zip(before, grads, net.trainable_variables):
             np.testing.assert_allclose(v.numpy(), b - LR * g.numpy(), rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(weighting.w.numpy(), expected_w, rtol=1e-4)
-        assert weighting.w.numpy().sum() == pytest.approx(2.0, rel=1e-6)   # renormalised to T
+        assert weighting.w.numpy().sum() == pytest.approx(2.0, rel=1e-6)  # renormalised to T
         w = weighting.w.numpy().copy()
     np.testing.assert_allclose(weighting.initial_losses.numpy(), l0, rtol=1e-5)
     assert not np.allclose(w, 1.0)  # the weights moved
@@ -165,21 +170,6 @@ def test_make_weighting_choices_and_errors():
         make_weighting({"click": -1.0}, names, types)
     with pytest.raises(ValueError, match="unknown loss_weights"):
         make_weighting("equal", names, types)
-
-
-def test_fused_adam_matches_keras_adam():
-    from mtrec_lib.models.training import FusedAdam
-
-    rng = np.random.default_rng(0)
-    w0 = rng.normal(size=(5, 3)).astype("float32")
-    a, b = keras.Variable(w0), keras.Variable(w0)
-    keras_adam, fused = keras.optimizers.Adam(0.01), FusedAdam(0.01)
-    for _ in range(5):
-        g = tf.constant(rng.normal(size=(5, 3)).astype("float32"))
-        keras_adam.apply([g], [a])
-        fused.apply([g], [b])
-    assert np.abs(a.numpy() - w0).max() > 0.03  # both moved
-    np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-6)
 
 
 def test_uncertainty_combine_accepts_float64_losses():

@@ -1,4 +1,5 @@
 """Tests for mtrec_lib.models.retrieval: the joint retrieval + rating estimator."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,10 +45,14 @@ def fitted(data) -> JointRetrievalRating:
 # The metric against hand-computed examples
 # ---------------------------------------------------------------------------
 def test_top_k_accuracy_hand_example():
-    scores = np.array([[0.9, 0.5, 0.1, 0.0],    # true item 1: one item above -> rank 2
-                       [0.2, 0.3, 0.8, 0.1],    # true item 0: two items above -> rank 3
-                       [0.4, 0.4, 0.0, 0.4],    # true item 1: three-way tie for first -> rank 1
-                       [0.1, 0.2, 0.3, 0.4]])   # true item not in catalogue -> miss
+    scores = np.array(
+        [
+            [0.9, 0.5, 0.1, 0.0],  # true item 1: one item above -> rank 2
+            [0.2, 0.3, 0.8, 0.1],  # true item 0: two items above -> rank 3
+            [0.4, 0.4, 0.0, 0.4],  # true item 1: three-way tie for first -> rank 1
+            [0.1, 0.2, 0.3, 0.4],
+        ]
+    )  # true item not in catalogue -> miss
     positives = np.array([1, 0, 1, -1])
     assert top_k_accuracy(scores, positives, k=1) == pytest.approx(1 / 4)
     assert top_k_accuracy(scores, positives, k=2) == pytest.approx(2 / 4)
@@ -77,8 +82,7 @@ def test_evaluate_top_k_equals_numpy_recomputation(fitted, data):
     scores = users @ fitted.item_embeddings()[1:].T
     positives = fitted.item_ids_.get_indexer(test["item_id"])
     for k in (1, 5, 20):
-        assert fitted.evaluate(test, k=k)[f"top{k}_accuracy"] == pytest.approx(
-            top_k_accuracy(scores, positives, k=k))
+        assert fitted.evaluate(test, k=k)[f"top{k}_accuracy"] == pytest.approx(top_k_accuracy(scores, positives, k=k))
     # RMSE is over the same rows the rating head predicts
     want = np.sqrt(np.mean((test["rating"].to_numpy() - fitted.predict_rating(test)) ** 2))
     assert fitted.evaluate(test)["rmse"] == pytest.approx(want)
@@ -129,9 +133,9 @@ def test_recommend_contract(fitted, data):
 def test_catalogue_items_and_unknown_ids_use_the_oov_bucket(data):
     train, test = data
     model = JointRetrievalRating(epochs=1, **FAST).fit(train, items=list(range(N_ITEMS + 3)))
-    assert len(model.item_ids_) == N_ITEMS + 3            # catalogue-only items are candidates
+    assert len(model.item_ids_) == N_ITEMS + 3  # catalogue-only items are candidates
     odd = pd.DataFrame({"user_id": ["stranger", "u0"], "item_id": [0, 999], "rating": [3.0, 4.0]})
-    pred = model.predict_rating(odd)                       # no crash: OOV rows
+    pred = model.predict_rating(odd)  # no crash: OOV rows
     assert pred.shape == (2,) and np.isfinite(pred).all()
     # an item outside the catalogue can never be a hit
     assert model.evaluate(odd.iloc[[1]], k=N_ITEMS + 3)[f"top{N_ITEMS + 3}_accuracy"] == 0.0
@@ -163,7 +167,7 @@ def test_same_seed_same_numbers(data):
 
 def test_loss_weights_select_the_task(data):
     train, test = data
-    chance = 5 / (N_ITEMS - (PER_USER - 2))                # 5 of the items a user has not rated yet
+    chance = 5 / (N_ITEMS - (PER_USER - 2))  # 5 of the items a user has not rated yet
     kw = dict(FAST, epochs=10)
     rating_only = JointRetrievalRating(rating_weight=1, retrieval_weight=0, **kw).fit(train)
     retrieval_only = JointRetrievalRating(rating_weight=0, retrieval_weight=1, **kw).fit(train)
@@ -180,8 +184,10 @@ def test_zero_weight_head_receives_no_update(data):
     train = data[0]
     short = JointRetrievalRating(rating_weight=0, retrieval_weight=1, epochs=1, **FAST).fit(train)
     long = JointRetrievalRating(rating_weight=0, retrieval_weight=1, epochs=3, **FAST).fit(train)
-    for a, b in zip(short.model_.rating_mlp.weights + short.model_.rating_out.weights,
-                    long.model_.rating_mlp.weights + long.model_.rating_out.weights):
+    for a, b in zip(
+        short.model_.rating_mlp.weights + short.model_.rating_out.weights,
+        long.model_.rating_mlp.weights + long.model_.rating_out.weights,
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.allclose(short.item_embeddings(), long.item_embeddings())
 
@@ -195,13 +201,16 @@ def test_retrieval_only_needs_no_rating_column(data):
 # ---------------------------------------------------------------------------
 # Bad input and parameters
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("mutate, column", [
-    (lambda d: d.drop(columns="item_id"), "item_id"),
-    (lambda d: d.drop(columns="rating"), "rating"),
-    (lambda d: d.assign(rating=np.nan), "rating"),
-    (lambda d: d.assign(rating="good"), "rating"),
-    (lambda d: d.assign(user_id=d["user_id"].where(d.index != d.index[0])), "user_id"),
-])
+@pytest.mark.parametrize(
+    "mutate, column",
+    [
+        (lambda d: d.drop(columns="item_id"), "item_id"),
+        (lambda d: d.drop(columns="rating"), "rating"),
+        (lambda d: d.assign(rating=np.nan), "rating"),
+        (lambda d: d.assign(rating="good"), "rating"),
+        (lambda d: d.assign(user_id=d["user_id"].where(d.index != d.index[0])), "user_id"),
+    ],
+)
 def test_bad_frames_name_the_column(data, mutate, column):
     with pytest.raises(ValueError, match=column):
         JointRetrievalRating(epochs=1, **FAST).fit(mutate(data[0]))
@@ -218,15 +227,18 @@ def test_bad_frames_at_evaluate_and_predict(fitted, data):
         fitted.evaluate(data[1].to_numpy())
 
 
-@pytest.mark.parametrize("params, word", [
-    (dict(rating_weight=0, retrieval_weight=0), "both 0"),
-    (dict(rating_weight=-1), "rating_weight"),
-    (dict(retrieval_weight=float("nan")), "retrieval_weight"),
-    (dict(embedding_dim=0), "embedding_dim"),
-    (dict(epochs=1.5), "epochs"),
-    (dict(learning_rate=0), "learning_rate"),
-    (dict(optimizer="rmsprop"), "optimizer"),
-])
+@pytest.mark.parametrize(
+    "params, word",
+    [
+        (dict(rating_weight=0, retrieval_weight=0), "both 0"),
+        (dict(rating_weight=-1), "rating_weight"),
+        (dict(retrieval_weight=float("nan")), "retrieval_weight"),
+        (dict(embedding_dim=0), "embedding_dim"),
+        (dict(epochs=1.5), "epochs"),
+        (dict(learning_rate=0), "learning_rate"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+    ],
+)
 def test_bad_parameters(data, params, word):
     with pytest.raises(ValueError, match=word):
         JointRetrievalRating(**{**FAST, "epochs": 1, **params}).fit(data[0])
@@ -234,11 +246,20 @@ def test_bad_parameters(data, params, word):
 
 def test_unfitted_and_params():
     model = JointRetrievalRating(embedding_dim=4)
-    with pytest.raises(RuntimeError, match="fit"):
-        model.recommend(["u0"])
+    from sklearn.exceptions import NotFittedError
+
+    for call in (
+        lambda: model.recommend(["u0"]),
+        model.user_embeddings,
+        model.item_embeddings,
+        lambda: model.predict_rating(pd.DataFrame({"user_id": [1], "item_id": [1]})),
+        lambda: model.evaluate(pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [3.0]})),
+    ):
+        with pytest.raises(NotFittedError, match="JointRetrievalRating is not fitted yet: call fit first"):
+            call()
     assert model.get_params()["embedding_dim"] == 4
     assert model.set_params(epochs=7) is model and model.epochs == 7
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter 'epoch'"):
         model.set_params(epoch=7)
     assert "embedding_dim=4" in repr(model)
 
@@ -260,7 +281,7 @@ def _softmax_ce_sum(logits: np.ndarray) -> float:
 
 
 def test_in_batch_softmax_and_logq_correction_match_numpy():
-    log_q = np.log(np.array([1.0, 0.5, 0.3, 0.15, 0.05]))   # row 0: OOV bucket
+    log_q = np.log(np.array([1.0, 0.5, 0.3, 0.15, 0.05]))  # row 0: OOV bucket
     plain = TwoTowerRatingModel(n_users=3, n_items=4, embedding_dim=3, rating_units=(4,))
     corrected = TwoTowerRatingModel(n_users=3, n_items=4, embedding_dim=3, rating_units=(4,), item_log_q=log_q)
     x = {"user": np.array([1, 2, 3, 1]), "item": np.array([1, 2, 4, 3])}

@@ -1,4 +1,5 @@
 """Bad input to MultiTaskLearning: a ValueError (TypeError for a non-frame) naming the column, never a graph trace."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,12 @@ FIT_CASES = [
     ("string label", lambda s: _with(s, "click", s["click"].astype(str)), {}, "'click'"),
     ("NaN in feature", lambda s: _with(s, "item_price", s["item_price"].where(s.index != 5)), {}, "'item_price'"),
     ("NaN in id", lambda s: _with(s, "user_id", s["user_id"].where(s.index != 5)), {}, "'user_id'"),
-    ("inf in feature", lambda s: _with(s, "user_activity", s["user_activity"].replace(
-        s["user_activity"].iloc[0], np.inf)), {}, "'user_activity'"),
+    (
+        "inf in feature",
+        lambda s: _with(s, "user_activity", s["user_activity"].replace(s["user_activity"].iloc[0], np.inf)),
+        {},
+        "'user_activity'",
+    ),
     ("empty frame", lambda s: s.iloc[:0], {}, "empty"),
     ("duplicate columns", lambda s: pd.concat([s, s[["device"]]], axis=1), {}, "'device'"),
     ("date column", lambda s: _with(s, "when", pd.to_datetime(s["timestamp"], unit="s")), {}, "'when'"),
@@ -50,20 +55,35 @@ FIT_CASES = [
     ("unknown architecture", lambda s: s, {"architecture": "transformer"}, "'transformer'"),
     ("unknown task type", lambda s: s, {"tasks": {"click": "binary", "purchase": "ordinal"}}, "'ordinal'"),
     ("tasks not a dict", lambda s: s, {"tasks": "click"}, "tasks"),
-    ("esmm with three tasks", lambda s: _with(s, "share", s["click"]),
-     {"architecture": "esmm", "tasks": {"click": "binary", "purchase": "binary", "share": "binary"}}, "two binary"),
-    ("esmm with a regression task", lambda s: s,
-     {"architecture": "esmm", "tasks": {"click": "binary", "purchase": "regression"}}, "two binary"),
-    ("esmm purchase without click", lambda s: _with(s, "purchase", 1 - s["click"]),
-     {"architecture": "esmm"}, "'purchase'"),
+    (
+        "esmm with three tasks",
+        lambda s: _with(s, "share", s["click"]),
+        {"architecture": "esmm", "tasks": {"click": "binary", "purchase": "binary", "share": "binary"}},
+        "two binary",
+    ),
+    (
+        "esmm with a regression task",
+        lambda s: s,
+        {"architecture": "esmm", "tasks": {"click": "binary", "purchase": "regression"}},
+        "two binary",
+    ),
+    (
+        "esmm purchase without click",
+        lambda s: _with(s, "purchase", 1 - s["click"]),
+        {"architecture": "esmm"},
+        "'purchase'",
+    ),
     ("gradnorm on single_task", lambda s: s, {"architecture": "single_task", "loss_weights": "gradnorm"}, "shared"),
     ("loss weight for unknown task", lambda s: s, {"loss_weights": {"share": 2.0}}, "'share'"),
     ("unknown loss weighting", lambda s: s, {"loss_weights": "equal"}, "'equal'"),
-    ("unknown hyperparameter", lambda s: s, {"num_expert": 8}, "'num_expert'"),
     ("bad hyperparameter value", lambda s: s, {"num_experts": 0}, "num_experts"),
     # checked at every fit, with or without validation data; the message lists what is allowed
-    ("unknown early-stopping monitor", lambda s: s, {"monitor": "val_auc"},
-     "monitor 'val_auc'; choose one of ['val_loss', 'val_objective', 'val_click_loss', 'val_purchase_loss']"),
+    (
+        "unknown early-stopping monitor",
+        lambda s: s,
+        {"monitor": "val_auc"},
+        "monitor 'val_auc'; choose one of ['val_loss', 'val_objective', 'val_click_loss', 'val_purchase_loss']",
+    ),
     ("monitor names no task", lambda s: s, {"monitor": "val_buy_loss"}, "'val_purchase_loss'"),
 ]
 
@@ -74,6 +94,12 @@ def test_fit_rejects_bad_input(shop, name, make, kwargs, fragment):
         _fit(make(shop), **kwargs)
     assert fragment in str(err.value)
     assert "Traceback" not in str(err.value) and "tensorflow" not in str(err.value).lower()
+
+
+def test_unknown_hyperparameter_is_refused_at_construction():
+    # Explicit keyword parameters (scikit-learn): a typo fails at once, naming the argument.
+    with pytest.raises(TypeError, match="'num_expert'"):
+        MultiTaskLearning(num_expert=8)
 
 
 def test_non_dataframe_input(shop, fitted):
@@ -109,14 +135,14 @@ def test_evaluate_needs_labels(shop, fitted):
 
 def test_predict_without_labels_and_with_unseen_values_works(shop, fitted):
     new = shop.drop(columns=["click", "purchase"]).head(10).copy()
-    new["user_id"] = np.arange(900, 910)        # never seen at fit time
-    new["item_category"] = "spaceships"        # unseen category
+    new["user_id"] = np.arange(900, 910)  # never seen at fit time
+    new["item_category"] = "spaceships"  # unseen category
     pred = fitted.predict(new)
     assert pred.shape == (10, 2) and pred.notna().all().all()
 
 
 def test_not_fitted_and_bad_level(shop, fitted):
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(ValueError, match="not fitted yet: call fit first"):
         MultiTaskLearning().predict(shop)
     with pytest.raises(ValueError, match="level"):
         MultiTaskLearning(tasks=TASKS, architecture="ple", epochs=1).fit(shop, verbose=0).gate_weights(shop, level=5)
@@ -124,7 +150,7 @@ def test_not_fitted_and_bad_level(shop, fitted):
 
 def test_float_ids_and_bool_features_are_accepted(shop):
     df = shop.copy()
-    df["user_id"] = df["user_id"].astype(float)   # e.g. after a merge introduced floats
+    df["user_id"] = df["user_id"].astype(float)  # e.g. after a merge introduced floats
     df["is_mobile"] = df["device"] != "desktop"
     model = _fit(df)
     assert model.feature_spec_.kinds["user_id"] == "int"

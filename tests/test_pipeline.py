@@ -4,6 +4,7 @@ Unit tests run on tiny data (the one that trains a ranker uses one epoch on a fe
 rows). The notebook tests read the ``RESULT {json}`` lines of the copies the book build
 executed (tests/conftest.py) and check the claims the chapter's prose makes.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -36,8 +37,7 @@ def test_doctests():
 
 @pytest.fixture(scope="module")
 def shop():
-    return mt.data.simulate_shop(n_users=150, n_items=40, n_impressions=6_000, n_days=10, ctr=0.15,
-                                 cvr=0.2, seed=3)
+    return mt.data.simulate_shop(n_users=150, n_items=40, n_impressions=6_000, n_days=10, ctr=0.15, cvr=0.2, seed=3)
 
 
 # --------------------------------------------------------------------------- features
@@ -64,8 +64,9 @@ def naive_features(rows: pd.DataFrame, history: pd.DataFrame) -> np.ndarray:
 def test_similarity_features_match_loops_over_sets(seed):
     rng = np.random.default_rng(seed)
     history = pd.DataFrame({"user_id": rng.integers(0, 12, 60), "item_id": rng.integers(0, 9, 60)})
-    rows = pd.DataFrame({"user_id": rng.integers(0, 14, 40), "item_id": rng.integers(0, 11, 40)},
-                        index=rng.permutation(40) + 100)  # any index: results align with it
+    rows = pd.DataFrame(
+        {"user_id": rng.integers(0, 14, 40), "item_id": rng.integers(0, 11, 40)}, index=rng.permutation(40) + 100
+    )  # any index: results align with it
     got = similarity_features(rows, history, k=1000)
     assert list(got.columns) == SIMILARITY_FEATURES and got.index.equals(rows.index)
     np.testing.assert_allclose(got.to_numpy(), naive_features(rows, history), atol=1e-12)
@@ -74,8 +75,7 @@ def test_similarity_features_match_loops_over_sets(seed):
 def test_similarity_features_keep_only_k_neighbours():
     # Clickers: item 0 {0, 1, 3}, item 1 {0, 1, 2, 9}, item 2 {2, 3, 5}. Item 1's cosine with
     # item 0 is 2/sqrt(12), with item 2 1/sqrt(12); user 3 clicked items 0 and 2.
-    history = pd.DataFrame({"user_id": [0, 1, 3, 0, 1, 2, 9, 2, 3, 5],
-                            "item_id": [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]})
+    history = pd.DataFrame({"user_id": [0, 1, 3, 0, 1, 2, 9, 2, 3, 5], "item_id": [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]})
     row = pd.DataFrame({"user_id": [3], "item_id": [1]})
     full = similarity_features(row, history, k=10)["item_similarity"].item()
     nearest = similarity_features(row, history, k=1)["item_similarity"].item()
@@ -104,8 +104,9 @@ def test_point_in_time_features_only_see_the_past(shop):
     changed = log.copy()
     later = changed["day"] >= day
     changed.loc[later, "click"] = 1 - changed.loc[later, "click"]
-    np.testing.assert_array_equal(point_in_time_features(changed)[log["day"] <= day].to_numpy(),
-                                  feats[log["day"] <= day].to_numpy())
+    np.testing.assert_array_equal(
+        point_in_time_features(changed)[log["day"] <= day].to_numpy(), feats[log["day"] <= day].to_numpy()
+    )
 
 
 def test_interactions_are_distinct_positive_pairs():
@@ -138,8 +139,9 @@ def test_cf_only_pipeline_is_the_candidate_models_list(shop):
     recs = pipe.recommend(users)
     direct = mt.cf.ItemTopN(k=10).fit(interactions(shop.data)).recommend(users, n=100)
     direct = direct[direct["rank"] <= 5].reset_index(drop=True)
-    pd.testing.assert_frame_equal(recs[["user_id", "item_id", "rank"]], direct[["user_id", "item_id", "rank"]],
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        recs[["user_id", "item_id", "rank"]], direct[["user_id", "item_id", "rank"]], check_dtype=False
+    )
     assert list(recs.columns) == ["user_id", "item_id", "score", "rank"]
 
 
@@ -191,10 +193,12 @@ def test_pipeline_errors_name_the_problem(shop):
 @pytest.fixture(scope="module")
 def fitted(shop):
     log = shop.data.copy()
-    ranker = mt.MultiTaskLearning(tasks={"click": "binary", "purchase": "binary"}, architecture="shared_bottom",
-                                  epochs=1, seed=0)
-    pipe = RecommendationPipeline(candidate_model=mt.cf.Popularity(), ranker=ranker, n_candidates=15, n=5,
-                                  reranker="mmr")
+    ranker = mt.MultiTaskLearning(
+        tasks={"click": "binary", "purchase": "binary"}, architecture="shared_bottom", epochs=1, seed=0
+    )
+    pipe = RecommendationPipeline(
+        candidate_model=mt.cf.Popularity(), ranker=ranker, n_candidates=15, n=5, reranker="mmr"
+    )
     return pipe.fit(log), log
 
 
@@ -258,13 +262,21 @@ def test_oracle_lists_beat_random_lists_and_list_quality_adds_up(shop):
     oracle = truth.best_lists(users, n=5)
     assert oracle.groupby("user_id").size().eq(5).all()
     rng = np.random.default_rng(0)
-    random_lists = pd.DataFrame({"user_id": np.repeat(users, 5),
-                                 "item_id": np.concatenate([rng.choice(40, 5, replace=False) for _ in users]),
-                                 "rank": np.tile(np.arange(1, 6), len(users))})
+    random_lists = pd.DataFrame(
+        {
+            "user_id": np.repeat(users, 5),
+            "item_id": np.concatenate([rng.choice(40, 5, replace=False) for _ in users]),
+            "rank": np.tile(np.arange(1, 6), len(users)),
+        }
+    )
     q_oracle = list_quality(oracle, truth, k=5)
-    q_random = list_quality(random_lists, truth, k=5, item_features=pd.get_dummies(shop.items.set_index("item_id")
-                                                                                   ["category"], dtype=float),
-                            catalog=np.arange(40))
+    q_random = list_quality(
+        random_lists,
+        truth,
+        k=5,
+        item_features=pd.get_dummies(shop.items.set_index("item_id")["category"], dtype=float),
+        catalog=np.arange(40),
+    )
     assert q_oracle["expected_purchases"] > 2 * q_random["expected_purchases"]
     assert {"ild", "coverage", "users"} <= set(q_random)
     # expected clicks: each item at its list position, summed per list, averaged over users

@@ -1,5 +1,6 @@
 """Position bias: the simulator's ranked logging policy and the shallow position tower of
 ``MultiTaskLearning`` (Zhao et al., RecSys 2019)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,9 @@ REFERENCE = {
     "knobs": "c01f2486d57e7c26b96e9b0ebf571608db652b6a5b171d182e05a0da27173fb2",
 }
 SMALL = dict(n_users=300, n_items=80, n_impressions=5000, seed=0)
-KNOBS = dict(n_users=120, n_items=40, n_impressions=3000, seed=7, task_relatedness=0.3, position_bias=1.2,
-             n_positions=5)
+KNOBS = dict(
+    n_users=120, n_items=40, n_impressions=3000, seed=7, task_relatedness=0.3, position_bias=1.2, n_positions=5
+)
 ORIGINAL_TRUTH = ["p_click", "p_purchase_given_click", "p_purchase"]
 
 
@@ -44,8 +46,9 @@ def test_p_click_at_top_is_the_click_probability_at_position_one():
     d, t = shop.data, shop.truth
     logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
     # the two logits differ exactly by the position term -bias * log2(position)
-    np.testing.assert_allclose(logit(t["p_click"]) - logit(t["p_click_at_top"]),
-                               -0.5 * np.log2(d["position"]), atol=1e-9)
+    np.testing.assert_allclose(
+        logit(t["p_click"]) - logit(t["p_click_at_top"]), -0.5 * np.log2(d["position"]), atol=1e-9
+    )
     top = d["position"] == 1
     np.testing.assert_array_equal(t.loc[top, "p_click"], t.loc[top, "p_click_at_top"])
     # and ShopTruth agrees at position 1
@@ -85,10 +88,13 @@ def test_ranked_positions_by_hand():
     assert pos.tolist() == [3, 1, 2, 2, 1, 1, 2]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(position_policy="best"), "position_policy"),
-    (dict(position_noise=-1.0), "position_noise"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(position_policy="best"), "position_policy"),
+        (dict(position_noise=-1.0), "position_noise"),
+    ],
+)
 def test_simulator_rejects_bad_policy_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         mt.data.simulate_shop(n_users=20, n_items=10, n_impressions=100, **kwargs)
@@ -104,8 +110,9 @@ def biased_shop():
 
 @pytest.fixture(scope="module")
 def tower(biased_shop):
-    return mt.MultiTaskLearning(architecture="shared_bottom", position_feature="position", epochs=4,
-                                seed=0).fit(biased_shop, verbose=0)
+    return mt.MultiTaskLearning(architecture="shared_bottom", position_feature="position", epochs=4, seed=0).fit(
+        biased_shop, verbose=0
+    )
 
 
 def test_tower_learns_the_simulated_position_effect(tower):
@@ -155,8 +162,12 @@ def test_get_params_save_and_load_round_trip(tower, biased_shop, tmp_path):
 
 def test_same_seed_same_tower(biased_shop):
     rows = biased_shop.head(4000)
-    fit = lambda: mt.MultiTaskLearning(architecture="mmoe", position_feature="position", epochs=1,  # noqa: E731
-                                       seed=3).fit(rows, verbose=0)
+
+    def fit():
+        return mt.MultiTaskLearning(architecture="mmoe", position_feature="position", epochs=1, seed=3).fit(
+            rows, verbose=0
+        )
+
     a, b = fit(), fit()
     pd.testing.assert_frame_equal(a.position_bias(), b.position_bias())
     pd.testing.assert_frame_equal(a.predict(rows), b.predict(rows))
@@ -171,28 +182,34 @@ def test_esmm_and_gradient_methods_with_the_tower(biased_shop):
     np.testing.assert_allclose(shown["purchase_given_click"], free["purchase_given_click"])
     assert esmm.model_.loss_outputs == {"click": "position/click", "purchase": "position/purchase"}
     with pytest.raises(ValueError, match="esmm"):
-        mt.MultiTaskLearning(architecture="esmm", position_feature="position",
-                             position_tasks=("purchase",)).fit(rows, verbose=0)
+        mt.MultiTaskLearning(architecture="esmm", position_feature="position", position_tasks=("purchase",)).fit(
+            rows, verbose=0
+        )
     for gradient in ("pcgrad", "mgda"):
-        m = mt.MultiTaskLearning(architecture="shared_bottom", gradient=gradient, position_feature="position",
-                                 epochs=1, seed=0).fit(rows, verbose=0)
+        m = mt.MultiTaskLearning(
+            architecture="shared_bottom", gradient=gradient, position_feature="position", epochs=1, seed=0
+        ).fit(rows, verbose=0)
         assert m.position_bias()["click"].abs().iloc[1:].min() > 0  # the tower was trained
-    both = mt.MultiTaskLearning(position_feature="position", position_tasks=("click", "purchase"), epochs=1,
-                                seed=0).fit(rows, verbose=0)
+    both = mt.MultiTaskLearning(
+        position_feature="position", position_tasks=("click", "purchase"), epochs=1, seed=0
+    ).fit(rows, verbose=0)
     assert list(both.position_bias().columns) == ["click", "purchase"]
 
 
-@pytest.mark.parametrize("change,kwargs,match", [
-    (None, dict(position_feature="rank"), "'rank'"),
-    (lambda d: d.assign(position=d["position"].astype(float).where(d.index % 7 > 0)), {}, "NaN"),
-    (lambda d: d.assign(position=d["position"] + 0.5), {}, "integers >= 1"),
-    (lambda d: d.assign(position=d["position"] - 1), {}, "integers >= 1"),
-    (None, dict(features=["user_id", "position"]), "also listed in features"),
-    (None, dict(position_tasks=("device",)), "not a binary task"),
-    (None, dict(position_dropout=1.0), "position_dropout"),
-    (None, dict(position_feature=None, position_tasks=("click",)), "needs position_feature"),
-    (None, dict(tasks={"purchase": "regression"}), "binary task"),
-])
+@pytest.mark.parametrize(
+    "change,kwargs,match",
+    [
+        (None, dict(position_feature="rank"), "'rank'"),
+        (lambda d: d.assign(position=d["position"].astype(float).where(d.index % 7 > 0)), {}, "NaN"),
+        (lambda d: d.assign(position=d["position"] + 0.5), {}, "integers >= 1"),
+        (lambda d: d.assign(position=d["position"] - 1), {}, "integers >= 1"),
+        (None, dict(features=["user_id", "position"]), "also listed in features"),
+        (None, dict(position_tasks=("device",)), "not a binary task"),
+        (None, dict(position_dropout=1.0), "position_dropout"),
+        (None, dict(position_feature=None, position_tasks=("click",)), "needs position_feature"),
+        (None, dict(tasks={"purchase": "regression"}), "binary task"),
+    ],
+)
 def test_bad_position_input_is_refused(biased_shop, change, kwargs, match):
     rows = biased_shop.head(500)
     rows = rows if change is None else change(rows)

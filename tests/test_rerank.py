@@ -1,4 +1,5 @@
 """Tests of mtrec_lib.rerank: MMR and fast greedy DPP against naive references, the frame API, errors."""
+
 from __future__ import annotations
 
 import doctest
@@ -120,7 +121,7 @@ def test_dpp_stops_at_the_rank_of_the_kernel(rank):
     sim = random_psd(rng, 40, rank)
     scores = rng.uniform(size=40)
     got = rr.dpp_greedy(scores, sim, 20, theta=0.7)
-    assert len(got) == rank                      # n > rank: stops, no NaN, no repeats
+    assert len(got) == rank  # n > rank: stops, no NaN, no repeats
     assert len(set(got.tolist())) == rank
     assert np.linalg.matrix_rank(sim[np.ix_(got, got)]) == rank
     full = rr.dpp_greedy(scores, sim, 20, theta=0.7, ridge=0.05)  # the identity gives every item room
@@ -156,10 +157,14 @@ def test_dpp_extremes_and_determinism():
 
 # --------------------------------------------------------------------------- top_k_per_user
 def test_top_k_per_user_by_hand_with_ties_and_a_short_user():
-    log = pd.DataFrame({"user_id": ["b", "a", "b", "a", "b", "a", "c"],
-                        "item_id": [1, 2, 3, 4, 5, 6, 7],
-                        "score": [0.5, 0.2, 0.9, 0.7, 0.5, 0.7, 0.1]},
-                       index=[40, 41, 42, 43, 44, 45, 46])
+    log = pd.DataFrame(
+        {
+            "user_id": ["b", "a", "b", "a", "b", "a", "c"],
+            "item_id": [1, 2, 3, 4, 5, 6, 7],
+            "score": [0.5, 0.2, 0.9, 0.7, 0.5, 0.7, 0.1],
+        },
+        index=[40, 41, 42, 43, 44, 45, 46],
+    )
     out = rr.top_k_per_user(log, "score", k=2)
     # users in order of first appearance (b, a, c), each by rank; "b" ties at 0.5 between rows 40
     # and 44 and "a" at 0.7 between rows 43 and 45: the earlier row wins; "c" has one row only
@@ -228,27 +233,30 @@ def make_candidates(seed: int = 0, n_users: int = 6, n_items: int = 40, per_user
     cands = pd.DataFrame(rows, columns=["user_id", "item_id", "score"])
     flags = (rng.uniform(size=(n_items, 5)) < 0.35).astype(int)
     flags[np.arange(n_items), rng.integers(0, 5, n_items)] = 1  # every item has a feature
-    feats = pd.DataFrame(flags,
-                         index=[f"i{i}" for i in range(n_items)], columns=list("abcde"))
+    feats = pd.DataFrame(flags, index=[f"i{i}" for i in range(n_items)], columns=list("abcde"))
     return cands, feats
 
 
 def test_rerank_full_relevance_keeps_the_models_order():
     cands, feats = make_candidates()
-    expected = (cands.sort_values(["user_id", "score"], ascending=[True, False], kind="stable")
-                .groupby("user_id").head(10))
+    expected = (
+        cands.sort_values(["user_id", "score"], ascending=[True, False], kind="stable").groupby("user_id").head(10)
+    )
     for kw in ({"method": "mmr", "lambda_": 1.0}, {"method": "dpp", "theta": 1.0}):
         out = rr.rerank(cands, feats, n=10, **kw)
         assert list(out.columns) == ["user_id", "item_id", "score", "rank"]
         got = out.sort_values(["user_id", "rank"])
         assert got["item_id"].tolist() == expected["item_id"].tolist()
-        assert (out.groupby("user_id")["rank"].apply(list) == out.groupby("user_id")["rank"].apply(
-            lambda r: list(range(1, len(r) + 1)))).all()
+        assert (
+            out.groupby("user_id")["rank"].apply(list)
+            == out.groupby("user_id")["rank"].apply(lambda r: list(range(1, len(r) + 1)))
+        ).all()
     assert len(out[out["user_id"] == "u2"]) == 4
 
 
-@pytest.mark.parametrize("method,kw", [("mmr", {"lambda_": 0.4}), ("dpp", {"theta": 0.6, "ridge": 0.1}),
-                                       ("dpp", {"theta": 0.3})])
+@pytest.mark.parametrize(
+    "method,kw", [("mmr", {"lambda_": 0.4}), ("dpp", {"theta": 0.6, "ridge": 0.1}), ("dpp", {"theta": 0.3})]
+)
 def test_rerank_equals_the_single_list_functions(method, kw):
     cands, feats = make_candidates(1)
     out = rr.rerank(cands, feats, method, n=8, batch_size=4, fill=False, **kw)  # several batches

@@ -7,6 +7,7 @@ aggregate of ``benchmarks/results/seesaw.json`` from ``seesaw_runs.jsonl``.
 ``test_seesaw_notebook`` reads the ``RESULT {json}`` line of the executed notebook from the
 book build (tests/conftest.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,23 @@ RESULTS = ROOT / "benchmarks" / "results" / "seesaw.json"
 
 # ---------------------------------------------------------------------------- pure functions
 def test_pareto_front_hand_example():
-    pts = {"a": (0.9, 0.5), "b": (0.5, 0.9), "c": (0.7, 0.7), "d": (0.6, 0.6),  # d below c
-           "e": (0.9, 0.4),  # same task 1 as a, worse task 2: dominated by a
-           "f": (0.7, 0.7),  # tie with c: both kept
-           "g": (None, 1.0)}  # missing coordinate: ignored
+    pts = {
+        "a": (0.9, 0.5),
+        "b": (0.5, 0.9),
+        "c": (0.7, 0.7),
+        "d": (0.6, 0.6),  # d below c
+        "e": (0.9, 0.4),  # same task 1 as a, worse task 2: dominated by a
+        "f": (0.7, 0.7),  # tie with c: both kept
+        "g": (None, 1.0),
+    }  # missing coordinate: ignored
     assert seesaw.pareto_front(pts, higher_is_better=True) == ["a", "b", "c", "f"]
     # lower is better (MSE): the mirror image
-    assert seesaw.pareto_front({n: (-a, -b) for n, (a, b) in pts.items() if a is not None},
-                               higher_is_better=False) == ["a", "b", "c", "f"]
+    assert seesaw.pareto_front({n: (-a, -b) for n, (a, b) in pts.items() if a is not None}, higher_is_better=False) == [
+        "a",
+        "b",
+        "c",
+        "f",
+    ]
     assert seesaw.pareto_front({"only": (1.0, 1.0)}) == ["only"]
     assert seesaw.pareto_front({}) == []
 
@@ -46,11 +56,11 @@ def test_seesaw_rule():
 
     assert seesaw.is_seesaw(g(0.3, 0.1), g(-0.3, 0.1))
     assert seesaw.is_seesaw(g(-0.3, 0.1), g(0.3, 0.1))
-    assert not seesaw.is_seesaw(g(0.3, 0.1), g(-0.05, 0.1))   # the loss is within 1 sd
-    assert not seesaw.is_seesaw(g(0.3, 0.1), g(0.3, 0.1))     # both better
-    assert not seesaw.is_seesaw(g(-0.3, 0.1), g(-0.3, 0.1))   # both worse: negative transfer, no seesaw
+    assert not seesaw.is_seesaw(g(0.3, 0.1), g(-0.05, 0.1))  # the loss is within 1 sd
+    assert not seesaw.is_seesaw(g(0.3, 0.1), g(0.3, 0.1))  # both better
+    assert not seesaw.is_seesaw(g(-0.3, 0.1), g(-0.3, 0.1))  # both worse: negative transfer, no seesaw
     assert not seesaw.is_seesaw(g(0.3, None), g(-0.3, None))  # one seed: no sd, no verdict
-    assert not seesaw.is_seesaw(g(0.1, 0.1), g(-0.3, 0.1))    # exactly 1 sd is not above it
+    assert not seesaw.is_seesaw(g(0.1, 0.1), g(-0.3, 0.1))  # exactly 1 sd is not above it
 
 
 def test_gain_orientation_and_point_names():
@@ -65,11 +75,25 @@ def test_gain_orientation_and_point_names():
 def _run(setting, arch, method, seed, m1, m2, weight=None, cos=0.0):
     metric = seesaw.SETTINGS[setting]["metric"]
     t1, t2 = seesaw.SETTINGS[setting]["tasks"]
-    return {"signature": "sig", "setting": setting, "arch": arch, "method": method, "weight": weight,
-            "seed": seed, f"test_{metric}_{t1}": m1, f"test_{metric}_{t2}": m2,
-            f"val_{metric}_{t1}": m1, f"val_{metric}_{t2}": m2, "params": 100, "epochs_run": 3,
-            "fit_seconds": 1.0, "grad_cos_mean": cos, "grad_cos_first": cos + 0.1, "grad_cos_last": cos - 0.1,
-            "learned_weights": None}
+    return {
+        "signature": "sig",
+        "setting": setting,
+        "arch": arch,
+        "method": method,
+        "weight": weight,
+        "seed": seed,
+        f"test_{metric}_{t1}": m1,
+        f"test_{metric}_{t2}": m2,
+        f"val_{metric}_{t1}": m1,
+        f"val_{metric}_{t2}": m2,
+        "params": 100,
+        "epochs_run": 3,
+        "fit_seconds": 1.0,
+        "grad_cos_mean": cos,
+        "grad_cos_first": cos + 0.1,
+        "grad_cos_last": cos - 0.1,
+        "learned_weights": None,
+    }
 
 
 def test_paired_gain_aggregation():
@@ -130,10 +154,15 @@ def test_jobs_and_protocol():
     assert len({seesaw.run_key(j) for j in jobs}) == len(jobs)
     assert jobs[0]["seed"] == 0 and jobs[-1]["seed"] == 2  # seed-major
     syn = seesaw.protocol("synthetic")
-    assert (syn["n_train"], syn["n_val"], syn["n_test"], syn["max_epochs"], syn["patience"]) == (20_000, 5_000,
-                                                                                                 5_000, 30, 4)
+    assert (syn["n_train"], syn["n_val"], syn["n_test"], syn["max_epochs"], syn["patience"]) == (
+        20_000,
+        5_000,
+        5_000,
+        30,
+        4,
+    )
     assert syn["common"]["batch_size"] == 256 and syn["task_correlation"] == 0.0 and syn["n_sin"] == 2
-    assert set(syn["learning_rates"].values()) == {3e-3}   # one learning rate for every model
+    assert set(syn["learning_rates"].values()) == {3e-3}  # one learning rate for every model
     cen = seesaw.protocol("census")
     assert (cen["train_rows"], cen["max_epochs"], cen["patience"], cen["common"]["batch_size"]) == (50_000, 20, 2, 1024)
     assert set(cen["learning_rates"].values()) == {3e-3} and cen["tasks"] == ["college", "never_married"]
@@ -179,8 +208,10 @@ def test_seesaw_record_matches_runs():
     runs_file = ROOT / proto["runs_file"]
     runs = seesaw.read_runs(runs_file)
     assert runs, f"{runs_file} is empty"
-    settings = {name: {"signature": agg["signature"], "seeds": agg["seeds"], "archs": proto["archs"]}
-                for name, agg in rec["results"].items()}
+    settings = {
+        name: {"signature": agg["signature"], "seeds": agg["seeds"], "archs": proto["archs"]}
+        for name, agg in rec["results"].items()
+    }
     # the record is what the runs give: every aggregate recomputed equal
     assert seesaw.aggregate(runs, settings) == rec["results"]
     for name, agg in rec["results"].items():
@@ -198,7 +229,7 @@ def test_seesaw_record_matches_runs():
     if floors:  # the noise floor of the generator is 0.01 per task; least squares is far above it
         for t in ("y1", "y2"):
             assert 0.008 < floors[f"noise_mse_{t}"] < 0.012
-            assert floors[f"linear_mse_{t}"] > 0.5          # two sinusoids: about 0.68
+            assert floors[f"linear_mse_{t}"] > 0.5  # two sinusoids: about 0.68
             # the networks learn what a straight line cannot
             assert rec["results"]["synthetic"]["single_task"]["metric"][t]["mean"] < 0.2 * floors[f"linear_mse_{t}"]
 
@@ -217,8 +248,9 @@ def test_seesaw_notebook(built_site):
                 assert r["gain"][name][n][t] == [p["gain"][t]["mean"], p["gain"][t]["sd"]], (name, n, t)
         assert r["pareto_front"][name] == agg["pareto_front"]["overall"]
         assert r["seesaw_points"][name] == agg["seesaw_points"]
-        assert r["ple_vs_mmoe"][name] == {m: [d["difference"][t]["mean"] for t in agg["tasks"]]
-                                          for m, d in agg["ple_vs_mmoe"].items()}
+        assert r["ple_vs_mmoe"][name] == {
+            m: [d["difference"][t]["mean"] for t in agg["tasks"]] for m, d in agg["ple_vs_mmoe"].items()
+        }
         assert r["grad_cos_sum"][name] == {a: v["mean"] for a, v in agg["grad_cos_summary"]["sum_by_arch"].items()}
     # the live demonstration: one shared-bottom fit with each of sum and PCGrad, cosines logged
     demo = r["demo"]

@@ -4,6 +4,7 @@ Runs Debian's Chromium (``/usr/bin/chromium``; .ci/run installs it) through Play
 Python package. Playwright's own browser download cannot work here, so the executable is
 passed explicitly. Screenshots of every page land in the test's temporary folder.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,9 +49,15 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         yield b
         b.close()

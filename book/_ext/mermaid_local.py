@@ -12,6 +12,7 @@ Usage in MyST markdown or a notebook markdown cell::
         A --> B
     ```
 """
+
 from __future__ import annotations
 
 import html
@@ -49,7 +50,7 @@ def _add_js(app, pagename, templatename, context, doctree) -> None:
     # Only pages with a diagram pay for the 3 MB script.
     if doctree is None:
         return
-    has_diagram = any("class=\"mermaid\"" in n.astext() for n in doctree.findall(nodes.raw))
+    has_diagram = any('class="mermaid"' in n.astext() for n in doctree.findall(nodes.raw))
     if has_diagram:
         app.add_js_file(MERMAID_JS)
         app.add_js_file(INIT_JS)

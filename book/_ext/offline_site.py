@@ -6,6 +6,7 @@ The book disables Thebe (launch buttons open Binder, Colab or JupyterHub instead
 scripts are dropped from every page here; tests/test_site_browser.py checks that no page
 requests another host.
 """
+
 from __future__ import annotations
 
 

@@ -8,7 +8,9 @@ Public API
 - :func:`simulate_shop` (click -> purchase), :func:`simulate_social`
   (like, comment, share), :func:`simulate_media` (click, watch time): return a
   :class:`SimulatedLog` with ``.data`` (what is logged), ``.truth`` (the
-  generating probabilities), ``.users`` and ``.items``.
+  generating probabilities), ``.users``, ``.items`` and ``.world``, the
+  :class:`SimulatedWorld` (``ShopWorld``, ``SocialWorld``, ``MediaWorld``) whose
+  ``probabilities(users, items, position=..., device=...)`` is the model the log was drawn from.
 - :func:`make_correlated_tasks`: the MMoE paper's two-task regression generator.
 - :func:`load_movielens_100k`: MovieLens 100K as canonical, checksummed tables.
 - :func:`load_census_income`: UCI Census-Income (KDD), the MMoE paper's real
@@ -30,6 +32,7 @@ Examples
 >>> len(train) + len(test)
 2000
 """
+
 from __future__ import annotations
 
 from . import frames, validate
@@ -37,7 +40,16 @@ from .cache import cache_dir
 from .census import CensusIncome, census_checksum, census_tasks, load_census_income
 from .movielens import GENRES, DataIntegrityError, MovieLens100K, load_movielens_100k, ratings_checksum
 from .shipped import data_path, make_user_behavior
-from .simulate import SimulatedLog, simulate_media, simulate_shop, simulate_social
+from .simulate import (
+    MediaWorld,
+    ShopWorld,
+    SimulatedLog,
+    SimulatedWorld,
+    SocialWorld,
+    simulate_media,
+    simulate_shop,
+    simulate_social,
+)
 from .splits import split
 from .synthetic import make_correlated_tasks, sinusoid_parameters
 
@@ -45,6 +57,10 @@ __all__ = [
     "validate",
     "frames",
     "SimulatedLog",
+    "SimulatedWorld",
+    "ShopWorld",
+    "SocialWorld",
+    "MediaWorld",
     "simulate_shop",
     "simulate_social",
     "simulate_media",

@@ -15,6 +15,7 @@ Examples
 >>> sha256_bytes(b"abc")[:16]
 'ba7816bf8f01cfea'
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "sha256_bytes", "sha256_file", "atomic_write_bytes", "atomic_write_json",
-           "read_json", "download_bytes", "pip_download"]
+__all__ = [
+    "cache_dir",
+    "sha256_bytes",
+    "sha256_file",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "read_json",
+    "download_bytes",
+    "pip_download",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +129,7 @@ def download_bytes(url: str, *, timeout: float, desc: str, progress: bool = True
     return bytes(buf)
 
 
-def pip_download(requirement: str, dest: str | os.PathLike[str], *, binary: bool,
-                 sha256: str | None = None) -> Path:
+def pip_download(requirement: str, dest: str | os.PathLike[str], *, binary: bool, sha256: str | None = None) -> Path:
     """Download one distribution from PyPI into ``dest`` with ``pip download --no-deps``.
 
     Nothing is installed into the running environment. ``binary=True`` takes a wheel
@@ -155,8 +163,17 @@ def pip_download(requirement: str, dest: str | os.PathLike[str], *, binary: bool
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     before = set(dest.iterdir())
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--only-binary=:all:" if binary else "--no-binary=:all:", "-d", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--only-binary=:all:" if binary else "--no-binary=:all:",
+        "-d",
+        str(dest),
+    ]
     with tempfile.TemporaryDirectory(prefix="mtrec_pip_") as tmp:
         if sha256:
             req_file = Path(tmp) / "requirements.txt"
@@ -173,8 +190,7 @@ def pip_download(requirement: str, dest: str | os.PathLike[str], *, binary: bool
     if not new:
         # pip reuses a file already in dest ("File was already downloaded"): find it by name
         stem = requirement.split("==")[0].replace("-", "_").lower()
-        new = sorted(p for p in dest.iterdir()
-                     if p.is_file() and p.name.replace("-", "_").lower().startswith(stem))
+        new = sorted(p for p in dest.iterdir() if p.is_file() and p.name.replace("-", "_").lower().startswith(stem))
     if not new:
         raise RuntimeError(f"pip download of {requirement} saved no file in {dest}.")
     return new[0]

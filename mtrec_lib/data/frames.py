@@ -12,6 +12,7 @@ Examples
 >>> top_k_per_user(log, [0.2, 0.9, 0.5, 0.4], k=2)[["user_id", "item_id", "rank"]].to_numpy().tolist()
 [[1, 11, 1], [1, 13, 2], [2, 12, 1]]
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -92,19 +93,25 @@ def top_k_per_user(candidates: pd.DataFrame, scores, k: int = 10, *, user_col: s
         values = candidates[scores].to_numpy(dtype=float)
     elif isinstance(scores, pd.Series):
         if not scores.index.is_unique:
-            raise ValueError("scores: a Series of scores needs a unique index to be aligned on candidates' "
-                             "index; pass its values (scores.to_numpy()) if they are in candidates' row order.")
+            raise ValueError(
+                "scores: a Series of scores needs a unique index to be aligned on candidates' "
+                "index; pass its values (scores.to_numpy()) if they are in candidates' row order."
+            )
         aligned = scores.reindex(candidates.index)
         missing = aligned.index[aligned.isna() & ~candidates.index.isin(scores.index)]
         if len(missing):
-            raise ValueError(f"scores: the Series has no score for {len(missing)} row(s) of candidates "
-                             f"(e.g. index label {missing[0]!r}); give one score per candidate.")
+            raise ValueError(
+                f"scores: the Series has no score for {len(missing)} row(s) of candidates "
+                f"(e.g. index label {missing[0]!r}); give one score per candidate."
+            )
         values = aligned.to_numpy(dtype=float)
     else:
         values = np.asarray(scores, dtype=float).reshape(-1)
         if len(values) != len(candidates):
-            raise ValueError(f"scores: {len(values)} values for {len(candidates)} candidate rows; give one score "
-                             "per row, in the rows' order (or a Series indexed like candidates).")
+            raise ValueError(
+                f"scores: {len(values)} values for {len(candidates)} candidate rows; give one score "
+                "per row, in the rows' order (or a Series indexed like candidates)."
+            )
     if not np.isfinite(values).all():
         raise ValueError("scores contains NaN or infinite values; drop those candidates or fill their scores.")
     order, position, _ = rank_within_users(candidates[user_col], values)

@@ -38,6 +38,7 @@ Examples
 >>> ml.ratings.shape, ml.users.shape[0], ml.items.shape[0]  # doctest: +SKIP
 ((100000, 4), 943, 1682)
 """
+
 from __future__ import annotations
 
 import csv
@@ -57,12 +58,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import atomic_write_bytes, atomic_write_json, cache_dir as _cache_dir, download_bytes, \
-    pip_download, read_json, sha256_bytes, sha256_file
+from .cache import (
+    atomic_write_bytes,
+    atomic_write_json,
+    download_bytes,
+    pip_download,
+    read_json,
+    sha256_bytes,
+    sha256_file,
+)
+from .cache import (
+    cache_dir as _cache_dir,
+)
 from .validate import check_choice, check_frame
 
-__all__ = ["MovieLens100K", "load_movielens_100k", "ratings_checksum", "GENRES", "RATINGS_SHA256",
-           "DataIntegrityError"]
+__all__ = ["MovieLens100K", "load_movielens_100k", "ratings_checksum", "GENRES", "RATINGS_SHA256", "DataIntegrityError"]
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # Published checksums of the official archive (4,924,029 bytes; GroupLens publishes the MD5).
@@ -82,9 +92,27 @@ RATINGS_SHA256 = "f9d442df6d2259ed05546f2a3e3b9d13ffecb43cd6bd90ea60fb8ed84afcb7
 UDATA_SHA256 = "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"
 N_RATINGS, N_USERS, N_ITEMS = 100_000, 943, 1_682
 
-GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-          "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-          "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+GENRES = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 _FILES = ("ratings.csv", "users.csv", "items.csv")
 _SUBDIR = "ml-100k"
 _MANIFEST = "manifest.json"
@@ -122,8 +150,10 @@ class MovieLens100K:
     path: Path
 
     def __repr__(self) -> str:
-        return (f"MovieLens100K(ratings={len(self.ratings):,}, users={len(self.users):,}, "
-                f"items={len(self.items):,}, source={self.source!r}, path='{self.path}')")
+        return (
+            f"MovieLens100K(ratings={len(self.ratings):,}, users={len(self.users):,}, "
+            f"items={len(self.items):,}, source={self.source!r}, path='{self.path}')"
+        )
 
 
 # --------------------------------------------------------------------------- canonical form
@@ -157,13 +187,15 @@ def ratings_checksum(ratings: pd.DataFrame) -> str:
 
 
 def _canonical_users(users: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({
-        "user_id": users["user_id"].astype("int64"),
-        "age": users["age"].astype("int64"),
-        "gender": users["gender"].astype("str"),
-        "occupation": users["occupation"].astype("str"),
-        "zip_code": users["zip_code"].astype("str"),
-    })
+    out = pd.DataFrame(
+        {
+            "user_id": users["user_id"].astype("int64"),
+            "age": users["age"].astype("int64"),
+            "gender": users["gender"].astype("str"),
+            "occupation": users["occupation"].astype("str"),
+            "zip_code": users["zip_code"].astype("str"),
+        }
+    )
     return out.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
@@ -176,12 +208,14 @@ def _canonical_items(item_id, title, flags: np.ndarray) -> pd.DataFrame:
     years = title.map(lambda t: (_YEAR.findall(t) or [None])[-1])
     flags = np.asarray(flags, dtype=np.int64)
     names = np.array(GENRES, dtype=object)
-    out = pd.DataFrame({
-        "item_id": np.asarray(item_id, dtype=np.int64),
-        "title": title.to_numpy(),
-        "release_year": pd.array(pd.to_numeric(years), dtype="Int64"),
-        "genres": ["|".join(names[row.astype(bool)]) for row in flags],
-    })
+    out = pd.DataFrame(
+        {
+            "item_id": np.asarray(item_id, dtype=np.int64),
+            "title": title.to_numpy(),
+            "release_year": pd.array(pd.to_numeric(years), dtype="Int64"),
+            "genres": ["|".join(names[row.astype(bool)]) for row in flags],
+        }
+    )
     out["title"] = out["title"].astype("str")
     out["genres"] = out["genres"].astype("str")
     for j, g in enumerate(GENRES):
@@ -220,22 +254,37 @@ def _tables_from_grouplens_zip(path: str | os.PathLike[str]):
         u_user = z.read("ml-100k/u.user")
         u_item = z.read("ml-100k/u.item")
     _check_raw_ratings(u_data, "u.data")
-    ratings = pd.read_csv(io.BytesIO(u_data), sep="\t", header=None,
-                          names=["user_id", "item_id", "rating", "timestamp"], dtype="int64")
-    users = pd.read_csv(io.BytesIO(u_user), sep="|", header=None, dtype=str, keep_default_na=False,
-                        names=["user_id", "age", "gender", "occupation", "zip_code"])
+    ratings = pd.read_csv(
+        io.BytesIO(u_data), sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"], dtype="int64"
+    )
+    users = pd.read_csv(
+        io.BytesIO(u_user),
+        sep="|",
+        header=None,
+        dtype=str,
+        keep_default_na=False,
+        names=["user_id", "age", "gender", "occupation", "zip_code"],
+    )
     item_cols = ["item_id", "title", "release_date", "video_release_date", "imdb_url", *GENRES]
-    raw = pd.read_csv(io.BytesIO(u_item), sep="|", header=None, names=item_cols, dtype=str,
-                      encoding="latin-1", keep_default_na=False, quoting=csv.QUOTE_NONE)
-    items = _canonical_items(raw["item_id"].astype("int64"), raw["title"],
-                             raw[GENRES].astype("int64").to_numpy())
+    raw = pd.read_csv(
+        io.BytesIO(u_item),
+        sep="|",
+        header=None,
+        names=item_cols,
+        dtype=str,
+        encoding="latin-1",
+        keep_default_na=False,
+        quoting=csv.QUOTE_NONE,
+    )
+    items = _canonical_items(raw["item_id"].astype("int64"), raw["title"], raw[GENRES].astype("int64").to_numpy())
     return _canonical_ratings(ratings), _canonical_users(users), items
 
 
 def _read_atomic(data: bytes) -> pd.DataFrame:
     """Read a RecBole atomic file: tab-separated, header cells ``name:type``."""
-    df = pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False,
-                     quoting=csv.QUOTE_NONE, encoding="utf-8")
+    df = pd.read_csv(
+        io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="utf-8"
+    )
     df.columns = [c.split(":", 1)[0] for c in df.columns]
     return df
 
@@ -245,13 +294,15 @@ def _tables_from_recbole(files: dict[str, bytes]):
     header, _, body = files["ml-100k.inter"].partition(b"\n")
     _check_raw_ratings(body, "ml-100k.inter (after its header line)")
     inter = _read_atomic(files["ml-100k.inter"])
-    ratings = pd.DataFrame({
-        "user_id": inter["user_id"].astype("int64"),
-        "item_id": inter["item_id"].astype("int64"),
-        # RecBole types these columns float; the values are whole numbers.
-        "rating": pd.to_numeric(inter["rating"]).astype("int64"),
-        "timestamp": pd.to_numeric(inter["timestamp"]).astype("int64"),
-    })
+    ratings = pd.DataFrame(
+        {
+            "user_id": inter["user_id"].astype("int64"),
+            "item_id": inter["item_id"].astype("int64"),
+            # RecBole types these columns float; the values are whole numbers.
+            "rating": pd.to_numeric(inter["rating"]).astype("int64"),
+            "timestamp": pd.to_numeric(inter["timestamp"]).astype("int64"),
+        }
+    )
     users = _canonical_users(_read_atomic(files["ml-100k.user"]))
     raw = _read_atomic(files["ml-100k.item"])
     # Rebuild u.item's title "Name (1995)" from RecBole's split of its last token;
@@ -267,8 +318,7 @@ def _tables_from_recbole(files: dict[str, bytes]):
 # --------------------------------------------------------------------------- fetchers
 def _download_grouplens(dest: Path, progress: bool) -> Path:
     """Stream the official zip to ``dest`` with a progress bar; verify its SHA-256."""
-    buf = download_bytes(GROUPLENS_URL, timeout=GROUPLENS_TIMEOUT, desc="ml-100k.zip (GroupLens)",
-                         progress=progress)
+    buf = download_bytes(GROUPLENS_URL, timeout=GROUPLENS_TIMEOUT, desc="ml-100k.zip (GroupLens)", progress=progress)
     got = sha256_bytes(buf)
     if got != GROUPLENS_ZIP_SHA256:
         raise DataIntegrityError(
@@ -284,8 +334,11 @@ def _fetch_recbole_files(workdir: Path, progress: bool) -> dict[str, bytes]:
     got = sha256_file(wheel)
     if got != RECBOLE_WHEEL_SHA256:
         # The canonical-ratings checksum below is the real guarantee; say what differed.
-        warnings.warn(f"{wheel.name} has SHA-256 {got}, expected {RECBOLE_WHEEL_SHA256} "
-                      "(a rebuilt mirror?); its tables are still verified by checksum.", stacklevel=3)
+        warnings.warn(
+            f"{wheel.name} has SHA-256 {got}, expected {RECBOLE_WHEEL_SHA256} "
+            "(a rebuilt mirror?); its tables are still verified by checksum.",
+            stacklevel=3,
+        )
     files = {}
     with zipfile.ZipFile(wheel) as z:
         for name in ("ml-100k.inter", "ml-100k.user", "ml-100k.item"):
@@ -303,8 +356,12 @@ def _fetch(source: str, progress: bool):
             zip_path = _download_grouplens(tmp / "ml-100k.zip", progress)
             tables = _tables_from_grouplens_zip(zip_path)
         else:
-            with tqdm(total=3, desc=f"ml-100k via PyPI {RECBOLE_REQUIREMENT}", disable=not progress,
-                      bar_format="{desc}: {n}/{total} steps{postfix}") as bar:
+            with tqdm(
+                total=3,
+                desc=f"ml-100k via PyPI {RECBOLE_REQUIREMENT}",
+                disable=not progress,
+                bar_format="{desc}: {n}/{total} steps{postfix}",
+            ) as bar:
                 bar.set_postfix_str("pip download")
                 files = _fetch_recbole_files(tmp, progress=False)
                 bar.update()
@@ -334,25 +391,40 @@ def _write_cache(folder: Path, tables, origin: str) -> None:
     for name, data in blobs.items():
         atomic_write_bytes(folder / name, data)
     # The manifest goes last: a cache without one (an interrupted write) is never trusted.
-    atomic_write_json(folder / _MANIFEST, {
-        "format": _MANIFEST_FORMAT,
-        "dataset": "MovieLens 100K (canonical tables of mtrec_lib)",
-        "source": origin,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": {name: {"sha256": sha256_bytes(data), "bytes": len(data),
-                         "rows": int(len(table))}
-                  for (name, data), table in zip(blobs.items(), tables)},
-    })
+    atomic_write_json(
+        folder / _MANIFEST,
+        {
+            "format": _MANIFEST_FORMAT,
+            "dataset": "MovieLens 100K (canonical tables of mtrec_lib)",
+            "source": origin,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "files": {
+                name: {"sha256": sha256_bytes(data), "bytes": len(data), "rows": int(len(table))}
+                for (name, data), table in zip(blobs.items(), tables)
+            },
+        },
+    )
 
 
 def _read_csvs(folder: Path):
     ratings = pd.read_csv(folder / "ratings.csv", dtype="int64")
-    users = pd.read_csv(folder / "users.csv", keep_default_na=False,
-                        dtype={"user_id": "int64", "age": "int64", "gender": "str",
-                               "occupation": "str", "zip_code": "str"})
-    items = pd.read_csv(folder / "items.csv", keep_default_na=False, na_values={"release_year": [""]},
-                        dtype={"item_id": "int64", "title": "str", "release_year": "Int64",
-                               "genres": "str", **{g: "int64" for g in GENRES}})
+    users = pd.read_csv(
+        folder / "users.csv",
+        keep_default_na=False,
+        dtype={"user_id": "int64", "age": "int64", "gender": "str", "occupation": "str", "zip_code": "str"},
+    )
+    items = pd.read_csv(
+        folder / "items.csv",
+        keep_default_na=False,
+        na_values={"release_year": [""]},
+        dtype={
+            "item_id": "int64",
+            "title": "str",
+            "release_year": "Int64",
+            "genres": "str",
+            **{g: "int64" for g in GENRES},
+        },
+    )
     return ratings, users, items
 
 
@@ -433,19 +505,27 @@ def load_movielens_100k(
         ratings, users, items = _read_csvs(folder)
         return MovieLens100K(ratings, users, items, "cache", folder)
     if problem != "empty":
-        warnings.warn(f"MovieLens 100K cache in {folder} is not usable: {problem}. Fetching it again.",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"MovieLens 100K cache in {folder} is not usable: {problem}. Fetching it again.", UserWarning, stacklevel=2
+        )
     routes = ["grouplens", "recbole"] if source == "auto" else [source]
     errors = []
     for route in routes:
         try:
             tables = _fetch(route, progress)
-        except (OSError, urllib.error.URLError, RuntimeError, zipfile.BadZipFile, KeyError,
-                ValueError) as exc:  # unreachable host, bad archive, failed pip: try the next route
+        except (
+            OSError,
+            urllib.error.URLError,
+            RuntimeError,
+            zipfile.BadZipFile,
+            KeyError,
+            ValueError,
+        ) as exc:  # unreachable host, bad archive, failed pip: try the next route
             errors.append(f"{route}: {type(exc).__name__}: {exc}")
             if progress and route != routes[-1]:
-                print(f"MovieLens 100K: {route} failed ({type(exc).__name__}); trying the next source.",
-                      file=sys.stderr)
+                print(
+                    f"MovieLens 100K: {route} failed ({type(exc).__name__}); trying the next source.", file=sys.stderr
+                )
             continue
         _write_cache(folder, tables, route)
         ratings, users, items = _read_csvs(folder)
@@ -453,7 +533,8 @@ def load_movielens_100k(
     if all("DataIntegrityError" in e for e in errors):
         raise DataIntegrityError("MovieLens 100K: " + "; ".join(errors))
     raise RuntimeError(
-        "Could not fetch MovieLens 100K. " + " | ".join(errors) +
-        f" | Fix: connect to {GROUPLENS_URL} or to PyPI, or put the canonical CSVs and "
+        "Could not fetch MovieLens 100K. "
+        + " | ".join(errors)
+        + f" | Fix: connect to {GROUPLENS_URL} or to PyPI, or put the canonical CSVs and "
         f"manifest in {folder} (e.g. copy the folder from a machine that has them)."
     )

@@ -14,6 +14,7 @@ Examples
 >>> {"click", "purchase", "purchase_30d"} <= set(data.columns)
 True
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,7 @@ __all__ = ["make_user_behavior", "user_behavior_bytes", "data_path", "SHIPPED"]
 
 # Knobs of the shipped file. Rates are raised above simulate_shop's defaults so that a
 # 5,000-row file still holds a few hundred clicks and a few dozen purchases.
-USER_BEHAVIOR_PARAMS = dict(n_users=400, n_items=80, n_impressions=10_000, seed=2024,
-                            ctr=0.08, cvr=0.12, n_days=60)
+USER_BEHAVIOR_PARAMS = dict(n_users=400, n_items=80, n_impressions=10_000, seed=2024, ctr=0.08, cvr=0.12, n_days=60)
 HORIZON_DAYS = 30
 USER_BEHAVIOR_SHA256 = "2f48b4e9eb2be2e7a6d222dd4d7bb643d850f67246491db486d32440713c2cb6"
 
@@ -42,8 +42,7 @@ def _purchase_within(data: pd.DataFrame, days: int) -> np.ndarray:
     rows["row"] = np.arange(len(rows))
     buys = rows.loc[data["purchase"].to_numpy() == 1, ["user_id", "item_id", "timestamp"]]
     pairs = rows.merge(buys, on=["user_id", "item_id"], suffixes=("", "_buy"))
-    ok = (pairs["timestamp_buy"] >= pairs["timestamp"]) & \
-         (pairs["timestamp_buy"] < pairs["timestamp"] + days * 86_400)
+    ok = (pairs["timestamp_buy"] >= pairs["timestamp"]) & (pairs["timestamp_buy"] < pairs["timestamp"] + days * 86_400)
     out = np.zeros(len(rows), dtype=np.int64)
     out[pairs.loc[ok, "row"].to_numpy()] = 1
     return out
@@ -136,7 +135,10 @@ def data_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path:
     if sha256_bytes(data) != expected:
         # Same seed, same code, but a different platform's floating point could differ in
         # a last digit: still usable, so say so instead of failing.
-        warnings.warn(f"regenerated {name} differs from the shipped file's SHA-256 {expected}; "
-                      "numbers may differ slightly from the book's.", stacklevel=2)
+        warnings.warn(
+            f"regenerated {name} differs from the shipped file's SHA-256 {expected}; "
+            "numbers may differ slightly from the book's.",
+            stacklevel=2,
+        )
     atomic_write_bytes(path, data)
     return path

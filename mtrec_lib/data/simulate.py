@@ -35,6 +35,7 @@ True
 >>> bool(p.loc[0, "p_click"] > p.loc[1, "p_click"])                  # the top slot is examined more
 True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -45,8 +46,17 @@ import pandas as pd
 
 from .validate import check_choice, check_number, check_positive_int
 
-__all__ = ["SimulatedLog", "SimulatedWorld", "ShopWorld", "SocialWorld", "MediaWorld",
-           "simulate_shop", "simulate_social", "simulate_media", "POSITION_POLICIES"]
+__all__ = [
+    "SimulatedLog",
+    "SimulatedWorld",
+    "ShopWorld",
+    "SocialWorld",
+    "MediaWorld",
+    "simulate_shop",
+    "simulate_social",
+    "simulate_media",
+    "POSITION_POLICIES",
+]
 
 # 2024-01-01 00:00:00 UTC: simulated logs start here so timestamps look like real Unix times.
 _EPOCH = 1_704_067_200
@@ -151,8 +161,9 @@ class SimulatedWorld:
         if device is not None:
             codes = pd.Index(_DEVICES).get_indexer(_broadcast(device, len(u), "device", object))
             if (codes < 0).any():
-                raise ValueError(f"device: unknown device; use one of {_DEVICES.tolist()} or None "
-                                 "(the logged device mix).")
+                raise ValueError(
+                    f"device: unknown device; use one of {_DEVICES.tolist()} or None (the logged device mix)."
+                )
             return pd.DataFrame(self._at(u, i, pos, codes), index=index)
         total: dict[str, np.ndarray] = {}
         for name, share in self.device_share.items():
@@ -186,8 +197,10 @@ def _ids(values: Any, name: str, column: str, n: int) -> np.ndarray:
         raise ValueError(f"{name}: give a one-dimensional array of integer {column}s, got dtype {arr.dtype}.")
     bad = (arr < 0) | (arr >= n)
     if bad.any():
-        raise ValueError(f"{name}: {column} {arr[bad][0].item()!r} is not in the simulated world "
-                         f"({column}s 0..{n - 1}); score ids of this simulation only.")
+        raise ValueError(
+            f"{name}: {column} {arr[bad][0].item()!r} is not in the simulated world "
+            f"({column}s 0..{n - 1}); score ids of this simulation only."
+        )
     return arr
 
 
@@ -210,8 +223,9 @@ def _position_effect(position: np.ndarray, position_bias: float) -> np.ndarray:
     return -position_bias * np.log2(position)
 
 
-def _click_logit(world: Any, u: np.ndarray, i: np.ndarray, position: np.ndarray | None,
-                 device: np.ndarray) -> np.ndarray:
+def _click_logit(
+    world: Any, u: np.ndarray, i: np.ndarray, position: np.ndarray | None, device: np.ndarray
+) -> np.ndarray:
     """The click logit of the shop and the media site; ``position=None``: position-free."""
     z = world.click_selectivity * world._affinity("click", u, i) + 0.3 * world.item_quality[i]
     if position is not None:
@@ -256,8 +270,13 @@ class ShopWorld(SimulatedWorld):
 
     def _logits(self, u, i, position, device) -> tuple[np.ndarray, np.ndarray]:
         seg = self.user_segment[u]
-        buy = (1.5 * self._affinity("purchase", u, i) + 0.5 * self.item_quality[i] + _SEGMENT_BUY[seg]
-               - _PRICE_SENSITIVITY[seg] * self.item_log_price_z[i] + _DEVICE_BUY[device])
+        buy = (
+            1.5 * self._affinity("purchase", u, i)
+            + 0.5 * self.item_quality[i]
+            + _SEGMENT_BUY[seg]
+            - _PRICE_SENSITIVITY[seg] * self.item_log_price_z[i]
+            + _DEVICE_BUY[device]
+        )
         return _click_logit(self, u, i, position, device), buy + self.intercepts["purchase"]
 
     def _at(self, u, i, position, device):
@@ -281,8 +300,12 @@ class SocialWorld(SimulatedWorld):
     item_type: np.ndarray = field(repr=False)
 
     def _logit(self, task: str, u, i, position) -> np.ndarray:
-        return (1.5 * self._affinity(task, u, i) + 0.4 * self.item_quality[i] + _TYPE_EFFECT[task][self.item_type[i]]
-                + _position_effect(position, self.position_bias))
+        return (
+            1.5 * self._affinity(task, u, i)
+            + 0.4 * self.item_quality[i]
+            + _TYPE_EFFECT[task][self.item_type[i]]
+            + _position_effect(position, self.position_bias)
+        )
 
     def _at(self, u, i, position, device):
         return {f"p_{t}": _sigmoid(self._logit(t, u, i, position) + b) for t, b in self.intercepts.items()}
@@ -304,19 +327,27 @@ class MediaWorld(SimulatedWorld):
     click_selectivity: float
     item_duration: np.ndarray = field(repr=False)
 
-    _GIVEN: ClassVar[dict[str, str]] = {"expected_watch_fraction": "p_click",
-                                        "expected_watch_time_given_click": "p_click"}
+    _GIVEN: ClassVar[dict[str, str]] = {
+        "expected_watch_fraction": "p_click",
+        "expected_watch_time_given_click": "p_click",
+    }
 
     def _watch_logit(self, u, i) -> np.ndarray:
         # Long videos are watched to a smaller fraction.
-        logit = (1.2 * self._affinity("watch", u, i) + 0.4 * self.item_quality[i]
-                 - 0.4 * np.log(self.item_duration[i] / 20.0))
+        logit = (
+            1.2 * self._affinity("watch", u, i)
+            + 0.4 * self.item_quality[i]
+            - 0.4 * np.log(self.item_duration[i] / 20.0)
+        )
         return logit + self.intercepts["watch"]
 
     def _at(self, u, i, position, device):
         frac = _sigmoid(self._watch_logit(u, i))
-        return {"p_click": _sigmoid(_click_logit(self, u, i, position, device)),
-                "expected_watch_fraction": frac, "expected_watch_time_given_click": frac * self.item_duration[i]}
+        return {
+            "p_click": _sigmoid(_click_logit(self, u, i, position, device)),
+            "expected_watch_fraction": frac,
+            "expected_watch_time_given_click": frac * self.item_duration[i],
+        }
 
 
 # --------------------------------------------------------------------------- the log
@@ -368,9 +399,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _calibrate_intercept(
-    logits: np.ndarray, target: float, weights: np.ndarray | None = None
-) -> float:
+def _calibrate_intercept(logits: np.ndarray, target: float, weights: np.ndarray | None = None) -> float:
     """Return b such that the (weighted) mean of sigmoid(logits + b) equals ``target``.
 
     Bisection on a monotone function: deterministic and exact to ~1e-12, so the
@@ -393,20 +422,31 @@ def _check_rate(value: float, name: str) -> float:
     return check_number(value, name, 0.0, 1.0, low_open=True, high_open=True)
 
 
-def _check_common(n_users: int, n_items: int, n_impressions: int, seed: int, task_relatedness: float,
-                  position_bias: float, popularity_exponent: float, n_factors: int, n_days: int,
-                  n_positions: int) -> dict[str, Any]:
+def _check_common(
+    n_users: int,
+    n_items: int,
+    n_impressions: int,
+    seed: int,
+    task_relatedness: float,
+    position_bias: float,
+    popularity_exponent: float,
+    n_factors: int,
+    n_days: int,
+    n_positions: int,
+) -> dict[str, Any]:
     """Validate the arguments every simulator takes; they start its ``params``."""
-    return dict(n_users=check_positive_int(n_users, "n_users"),
-                n_items=check_positive_int(n_items, "n_items"),
-                n_impressions=check_positive_int(n_impressions, "n_impressions"),
-                seed=check_positive_int(seed, "seed", minimum=0),
-                task_relatedness=check_number(task_relatedness, "task_relatedness", 0.0, 1.0),
-                position_bias=check_number(position_bias, "position_bias", 0.0, 5.0),
-                popularity_exponent=check_number(popularity_exponent, "popularity_exponent", 0.0, 3.0),
-                n_factors=check_positive_int(n_factors, "n_factors"),
-                n_days=check_positive_int(n_days, "n_days"),
-                n_positions=check_positive_int(n_positions, "n_positions"))
+    return dict(
+        n_users=check_positive_int(n_users, "n_users"),
+        n_items=check_positive_int(n_items, "n_items"),
+        n_impressions=check_positive_int(n_impressions, "n_impressions"),
+        seed=check_positive_int(seed, "seed", minimum=0),
+        task_relatedness=check_number(task_relatedness, "task_relatedness", 0.0, 1.0),
+        position_bias=check_number(position_bias, "position_bias", 0.0, 5.0),
+        popularity_exponent=check_number(popularity_exponent, "popularity_exponent", 0.0, 3.0),
+        n_factors=check_positive_int(n_factors, "n_factors"),
+        n_days=check_positive_int(n_days, "n_days"),
+        n_positions=check_positive_int(n_positions, "n_positions"),
+    )
 
 
 @dataclass
@@ -427,20 +467,29 @@ class _Population:
 
     def world_args(self, p: dict[str, Any], device: np.ndarray) -> dict[str, Any]:
         """The fields every :class:`SimulatedWorld` takes, intercepts still 0 (calibrated on the log)."""
-        return dict(user_shared=self.user_shared, item_shared=self.item_shared, user_task=self.user_task,
-                    item_task=self.item_task, item_quality=self.item_quality,
-                    task_relatedness=p["task_relatedness"], position_bias=p["position_bias"],
-                    device_share=_device_share(device), intercepts={t: 0.0 for t in self.user_task})
+        return dict(
+            user_shared=self.user_shared,
+            item_shared=self.item_shared,
+            user_task=self.user_task,
+            item_task=self.item_task,
+            item_quality=self.item_quality,
+            task_relatedness=p["task_relatedness"],
+            position_bias=p["position_bias"],
+            device_share=_device_share(device),
+            intercepts={t: 0.0 for t in self.user_task},
+        )
 
     def latent(self) -> dict[str, np.ndarray]:
-        return {"user_shared": self.user_shared, "item_shared": self.item_shared,
-                **{f"user_{t}": self.user_task[t] for t in self.user_task},
-                **{f"item_{t}": self.item_task[t] for t in self.item_task},
-                "item_quality": self.item_quality}
+        return {
+            "user_shared": self.user_shared,
+            "item_shared": self.item_shared,
+            **{f"user_{t}": self.user_task[t] for t in self.user_task},
+            **{f"item_{t}": self.item_task[t] for t in self.item_task},
+            "item_quality": self.item_quality,
+        }
 
 
-def _factors(rng: np.random.Generator, centroids: np.ndarray, groups: np.ndarray,
-             group_share: float) -> np.ndarray:
+def _factors(rng: np.random.Generator, centroids: np.ndarray, groups: np.ndarray, group_share: float) -> np.ndarray:
     """Latent vectors = a group centroid (observable group) + individual noise.
 
     Entries have variance 1/sqrt(k) so the inner product of two independent vectors
@@ -449,11 +498,16 @@ def _factors(rng: np.random.Generator, centroids: np.ndarray, groups: np.ndarray
     k = centroids.shape[1]
     noise = rng.normal(0.0, 1.0, size=(len(groups), k))
     z = np.sqrt(group_share) * centroids[groups] + np.sqrt(1.0 - group_share) * noise
-    return z * k ** -0.25
+    return z * k**-0.25
 
 
-def _population(rng: np.random.Generator, params: dict[str, Any], tasks: tuple[str, ...],
-                categories: tuple[str, ...], activity_sigma: float = 1.0) -> _Population:
+def _population(
+    rng: np.random.Generator,
+    params: dict[str, Any],
+    tasks: tuple[str, ...],
+    categories: tuple[str, ...],
+    activity_sigma: float = 1.0,
+) -> _Population:
     """Build users and items with latent factors and observable features.
 
     The observable features are noisy views of the latent world, so a model can
@@ -486,19 +540,24 @@ def _population(rng: np.random.Generator, params: dict[str, Any], tasks: tuple[s
         item_task[t] = _factors(rng, rng.normal(size=(n_cat, k)), cat, 0.5)
     # Logged popularity: views in the month before the log starts (a Poisson echo of exposure).
     views = rng.poisson(item_weight * 50.0 * n_items * 20).astype(np.int64)
-    users = pd.DataFrame({
-        "user_id": np.arange(n_users, dtype=np.int64),
-        "segment": pd.array(_SEGMENTS[seg], dtype="str"),
-        "age": age,
-        "activity": np.round(activity, 2),
-    })
-    items = pd.DataFrame({
-        "item_id": np.arange(n_items, dtype=np.int64),
-        "category": pd.array(np.asarray(categories)[cat], dtype="str"),
-        "popularity": views,
-    })
-    return _Population(users, items, user_shared, item_shared, user_task, item_task,
-                       user_weight, item_weight, quality, seg, cat)
+    users = pd.DataFrame(
+        {
+            "user_id": np.arange(n_users, dtype=np.int64),
+            "segment": pd.array(_SEGMENTS[seg], dtype="str"),
+            "age": age,
+            "activity": np.round(activity, 2),
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item_id": np.arange(n_items, dtype=np.int64),
+            "category": pd.array(np.asarray(categories)[cat], dtype="str"),
+            "popularity": views,
+        }
+    )
+    return _Population(
+        users, items, user_shared, item_shared, user_task, item_task, user_weight, item_weight, quality, seg, cat
+    )
 
 
 def _impressions(rng: np.random.Generator, pop: _Population, params: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -510,21 +569,22 @@ def _impressions(rng: np.random.Generator, pop: _Population, params: dict[str, A
     position = rng.integers(1, params["n_positions"] + 1, size=n)
     device = rng.choice(len(_DEVICES), size=n, p=_DEVICE_P)
     order = np.argsort(ts, kind="stable")  # a log is written in time order
-    return {"u": u[order], "i": i[order], "timestamp": ts[order],
-            "position": position[order], "device": device[order]}
+    return {"u": u[order], "i": i[order], "timestamp": ts[order], "position": position[order], "device": device[order]}
 
 
 def _frame(pop: _Population, imp: dict[str, np.ndarray], item_cols: list[str]) -> pd.DataFrame:
     """The observable columns every simulator logs, user and item features joined in."""
     u, i = imp["u"], imp["i"]
-    df = pd.DataFrame({
-        "user_id": u.astype(np.int64),
-        "item_id": i.astype(np.int64),
-        "timestamp": imp["timestamp"].astype(np.int64),
-        "day": ((imp["timestamp"] - _EPOCH) // _DAY).astype(np.int64),
-        "position": imp["position"].astype(np.int64),
-        "device": pd.array(_DEVICES[imp["device"]], dtype="str"),
-    })
+    df = pd.DataFrame(
+        {
+            "user_id": u.astype(np.int64),
+            "item_id": i.astype(np.int64),
+            "timestamp": imp["timestamp"].astype(np.int64),
+            "day": ((imp["timestamp"] - _EPOCH) // _DAY).astype(np.int64),
+            "position": imp["position"].astype(np.int64),
+            "device": pd.array(_DEVICES[imp["device"]], dtype="str"),
+        }
+    )
     for col in ("segment", "age", "activity"):
         df[f"user_{col}"] = pop.users[col].to_numpy()[u]
     for col in item_cols:
@@ -539,8 +599,9 @@ def _frame(pop: _Population, imp: dict[str, np.ndarray], item_cols: list[str]) -
 POSITION_POLICIES = ("random", "relevance")
 
 
-def _ranked_positions(rng: np.random.Generator, user: np.ndarray, score: np.ndarray,
-                      n_positions: int, noise: float) -> np.ndarray:
+def _ranked_positions(
+    rng: np.random.Generator, user: np.ndarray, score: np.ndarray, n_positions: int, noise: float
+) -> np.ndarray:
     """Positions written by a logging policy that ranks what it believes relevant first.
 
     The log (already in time order) is cut into pages: each user's consecutive
@@ -687,12 +748,25 @@ def simulate_shop(
     >>> bool(t.loc[d["position"] == 1, "p_click_at_top"].mean() > t.loc[d["position"] == 10, "p_click_at_top"].mean())
     True
     """
-    params = _check_common(n_users, n_items, n_impressions, seed, task_relatedness, position_bias,
-                           popularity_exponent, n_factors, n_days, n_positions)
-    params.update(click_selectivity=check_number(click_selectivity, "click_selectivity", 0.0, 10.0),
-                  ctr=_check_rate(ctr, "ctr"), cvr=_check_rate(cvr, "cvr"),
-                  position_policy=check_choice(position_policy, "position_policy", POSITION_POLICIES),
-                  position_noise=check_number(position_noise, "position_noise", 0.0, 100.0))
+    params = _check_common(
+        n_users,
+        n_items,
+        n_impressions,
+        seed,
+        task_relatedness,
+        position_bias,
+        popularity_exponent,
+        n_factors,
+        n_days,
+        n_positions,
+    )
+    params.update(
+        click_selectivity=check_number(click_selectivity, "click_selectivity", 0.0, 10.0),
+        ctr=_check_rate(ctr, "ctr"),
+        cvr=_check_rate(cvr, "cvr"),
+        position_policy=check_choice(position_policy, "position_policy", POSITION_POLICIES),
+        position_noise=check_number(position_noise, "position_noise", 0.0, 100.0),
+    )
     rng = np.random.default_rng(seed)
     pop = _population(rng, params, ("click", "purchase"), _SHOP_CATEGORIES)
     # Shop-specific item features: price (log-normal around the category median) and band.
@@ -705,17 +779,20 @@ def simulate_shop(
     imp = _impressions(rng, pop, params)
     u, i, device = imp["u"], imp["i"], imp["device"]
     log_price = np.log(price)
-    world = ShopWorld(**pop.world_args(params, device), click_selectivity=params["click_selectivity"],
-                      user_segment=pop.user_group,
-                      item_log_price_z=(log_price - log_price.mean()) / (log_price.std() + 1e-12),
-                      prices=pd.Series(price, index=pd.Index(pop.items["item_id"].to_numpy(), name="item_id"),
-                                       name="price"))
+    world = ShopWorld(
+        **pop.world_args(params, device),
+        click_selectivity=params["click_selectivity"],
+        user_segment=pop.user_group,
+        item_log_price_z=(log_price - log_price.mean()) / (log_price.std() + 1e-12),
+        prices=pd.Series(price, index=pd.Index(pop.items["item_id"].to_numpy(), name="item_id"), name="price"),
+    )
     if position_policy == "relevance":
         # Rank by the position-free click logit. A separate stream, so that the "random" log
         # and every other draw stay as they were.
         relevance = _click_logit(world, u, i, None, device)
-        imp["position"] = _ranked_positions(np.random.default_rng([seed, 1]), u, relevance,
-                                            params["n_positions"], params["position_noise"])
+        imp["position"] = _ranked_positions(
+            np.random.default_rng([seed, 1]), u, relevance, params["n_positions"], params["position_noise"]
+        )
     # The intercepts set the base rates over this log: the click one first, then the
     # purchase one weighted by p_click (a purchase needs a click).
     click_logit, buy_logit = world._logits(u, i, imp["position"], device)
@@ -733,10 +810,20 @@ def simulate_shop(
     data["purchase"] = purchase
     # The same impression at position 1, where the position term is 0.
     p["p_click_at_top"] = _sigmoid(click_logit + b_click - _position_effect(imp["position"], world.position_bias))
-    latent = {**pop.latent(), "affinity_click": world._affinity("click", u, i),
-              "affinity_purchase": world._affinity("purchase", u, i)}
-    return SimulatedLog(data=data, truth=pd.DataFrame(p, index=data.index), users=pop.users, items=pop.items,
-                        params=params, latent=latent, world=world)
+    latent = {
+        **pop.latent(),
+        "affinity_click": world._affinity("click", u, i),
+        "affinity_purchase": world._affinity("purchase", u, i),
+    }
+    return SimulatedLog(
+        data=data,
+        truth=pd.DataFrame(p, index=data.index),
+        users=pop.users,
+        items=pop.items,
+        params=params,
+        latent=latent,
+        world=world,
+    )
 
 
 # --------------------------------------------------------------------------- social
@@ -744,8 +831,11 @@ _SOCIAL_TOPICS = ("news", "sports", "music", "food", "travel", "tech", "humor", 
 _POST_TYPES = np.array(["text", "image", "video"])
 _POST_TYPE_P = np.array([0.3, 0.5, 0.2])
 # Videos get liked and shared more, text gets commented on more.
-_TYPE_EFFECT = {"like": np.array([-0.2, 0.0, 0.3]), "comment": np.array([0.4, 0.0, -0.2]),
-                "share": np.array([-0.3, 0.0, 0.4])}
+_TYPE_EFFECT = {
+    "like": np.array([-0.2, 0.0, 0.3]),
+    "comment": np.array([0.4, 0.0, -0.2]),
+    "share": np.array([-0.3, 0.0, 0.4]),
+}
 
 
 def simulate_social(
@@ -794,10 +884,23 @@ def simulate_social(
     >>> list(feed.truth.columns)
     ['p_like', 'p_comment', 'p_share']
     """
-    params = _check_common(n_users, n_items, n_impressions, seed, task_relatedness, position_bias,
-                           popularity_exponent, n_factors, n_days, n_positions)
-    rates = {"like": _check_rate(like_rate, "like_rate"), "comment": _check_rate(comment_rate, "comment_rate"),
-             "share": _check_rate(share_rate, "share_rate")}
+    params = _check_common(
+        n_users,
+        n_items,
+        n_impressions,
+        seed,
+        task_relatedness,
+        position_bias,
+        popularity_exponent,
+        n_factors,
+        n_days,
+        n_positions,
+    )
+    rates = {
+        "like": _check_rate(like_rate, "like_rate"),
+        "comment": _check_rate(comment_rate, "comment_rate"),
+        "share": _check_rate(share_rate, "share_rate"),
+    }
     params.update({f"{t}_rate": r for t, r in rates.items()})
     rng = np.random.default_rng(seed)
     pop = _population(rng, params, tuple(rates), _SOCIAL_TOPICS)
@@ -808,15 +911,24 @@ def simulate_social(
     imp = _impressions(rng, pop, params)
     u, i = imp["u"], imp["i"]
     world = SocialWorld(**pop.world_args(params, imp["device"]), item_type=ptype)
-    world = replace(world, intercepts={t: _calibrate_intercept(world._logit(t, u, i, imp["position"]), rate)
-                                       for t, rate in rates.items()})
+    world = replace(
+        world,
+        intercepts={t: _calibrate_intercept(world._logit(t, u, i, imp["position"]), rate) for t, rate in rates.items()},
+    )
     truth = world._at(u, i, imp["position"], imp["device"])
     data = _frame(pop, imp, ["topic", "type", "popularity"])
     for t in rates:  # draw labels after all probabilities, in a fixed order
         data[t] = (rng.random(params["n_impressions"]) < truth[f"p_{t}"]).astype(np.int64)
     latent = {**pop.latent(), **{f"affinity_{t}": world._affinity(t, u, i) for t in rates}}
-    return SimulatedLog(data=data, truth=pd.DataFrame(truth, index=data.index), users=pop.users, items=pop.items,
-                        params=params, latent=latent, world=world)
+    return SimulatedLog(
+        data=data,
+        truth=pd.DataFrame(truth, index=data.index),
+        users=pop.users,
+        items=pop.items,
+        params=params,
+        latent=latent,
+        world=world,
+    )
 
 
 # --------------------------------------------------------------------------- media
@@ -878,11 +990,23 @@ def simulate_media(
     >>> bool(((media.data["click"] == 0) <= (media.data["watch_time"] == 0)).all())
     True
     """
-    params = _check_common(n_users, n_items, n_impressions, seed, task_relatedness, position_bias,
-                           popularity_exponent, n_factors, n_days, n_positions)
-    params.update(click_selectivity=check_number(click_selectivity, "click_selectivity", 0.0, 10.0),
-                  ctr=_check_rate(ctr, "ctr"), mean_watch_fraction=_check_rate(mean_watch_fraction,
-                                                                               "mean_watch_fraction"))
+    params = _check_common(
+        n_users,
+        n_items,
+        n_impressions,
+        seed,
+        task_relatedness,
+        position_bias,
+        popularity_exponent,
+        n_factors,
+        n_days,
+        n_positions,
+    )
+    params.update(
+        click_selectivity=check_number(click_selectivity, "click_selectivity", 0.0, 10.0),
+        ctr=_check_rate(ctr, "ctr"),
+        mean_watch_fraction=_check_rate(mean_watch_fraction, "mean_watch_fraction"),
+    )
     rng = np.random.default_rng(seed)
     pop = _population(rng, params, ("click", "watch"), _MEDIA_GENRES)
     duration = np.round(_MEDIA_LENGTH[pop.item_group] * np.exp(rng.normal(0, 0.4, params["n_items"])), 1)
@@ -892,12 +1016,14 @@ def simulate_media(
     pop.items = pop.items[["item_id", "genre", "duration", "popularity"]]
     imp = _impressions(rng, pop, params)
     u, i = imp["u"], imp["i"]
-    world = MediaWorld(**pop.world_args(params, imp["device"]), click_selectivity=params["click_selectivity"],
-                       item_duration=duration)
+    world = MediaWorld(
+        **pop.world_args(params, imp["device"]), click_selectivity=params["click_selectivity"], item_duration=duration
+    )
     click_logit = _click_logit(world, u, i, imp["position"], imp["device"])
     b_click = _calibrate_intercept(click_logit, params["ctr"])
-    b_watch = _calibrate_intercept(world._watch_logit(u, i), params["mean_watch_fraction"],
-                                   weights=_sigmoid(click_logit + b_click))
+    b_watch = _calibrate_intercept(
+        world._watch_logit(u, i), params["mean_watch_fraction"], weights=_sigmoid(click_logit + b_click)
+    )
     world = replace(world, intercepts={"click": b_click, "watch": b_watch})
     truth = world._at(u, i, imp["position"], imp["device"])
     click = (rng.random(params["n_impressions"]) < truth["p_click"]).astype(np.int64)
@@ -907,7 +1033,17 @@ def simulate_media(
     data = _frame(pop, imp, ["genre", "duration", "popularity"])
     data["click"] = click
     data["watch_time"] = np.round(click * frac * duration[i], 2)
-    latent = {**pop.latent(), "affinity_click": world._affinity("click", u, i),
-              "affinity_watch": world._affinity("watch", u, i)}
-    return SimulatedLog(data=data, truth=pd.DataFrame(truth, index=data.index), users=pop.users, items=pop.items,
-                        params=params, latent=latent, world=world)
+    latent = {
+        **pop.latent(),
+        "affinity_click": world._affinity("click", u, i),
+        "affinity_watch": world._affinity("watch", u, i),
+    }
+    return SimulatedLog(
+        data=data,
+        truth=pd.DataFrame(truth, index=data.index),
+        users=pop.users,
+        items=pop.items,
+        params=params,
+        latent=latent,
+        world=world,
+    )

@@ -25,6 +25,7 @@ Examples
 >>> test["timestamp"].tolist()
 [7, 8]
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,9 @@ def _round_half_up(x: np.ndarray | float) -> np.ndarray:
 
 def _check_time(df: pd.DataFrame, col: str) -> None:
     s = df[col]
-    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)) \
-            or pd.api.types.is_bool_dtype(s):
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)) or pd.api.types.is_bool_dtype(
+        s
+    ):
         raise ValueError(
             f"split(ratings): time column {col!r} must be numeric (e.g. Unix seconds) or datetime, "
             f"got dtype {s.dtype}. Convert it with pd.to_datetime(df[{col!r}]) or pd.to_numeric(...)."
@@ -124,9 +126,12 @@ def split(
     seed = check_positive_int(seed, "seed", minimum=0)
     min_rows = check_positive_int(min_rows, "min_rows", minimum=1)
     name = "split(ratings)"
-    required = {"random": [], "stratified": [user_col, item_col],
-                "leave_last_out": [user_col, item_col, time_col],
-                "temporal": [user_col, item_col, time_col]}[method]
+    required = {
+        "random": [],
+        "stratified": [user_col, item_col],
+        "leave_last_out": [user_col, item_col, time_col],
+        "temporal": [user_col, item_col, time_col],
+    }[method]
     check_frame(ratings, name, required=required)
     if method in ("leave_last_out", "temporal"):
         _check_time(ratings, time_col)
@@ -141,7 +146,7 @@ def split(
         n_test = int(min(max(_round_half_up(test_size * n), 1), n - 1)) if n > 1 else 0
         t = ratings[time_col].to_numpy()
         order = np.argsort(t, kind="stable")  # ties keep frame order: max(train) <= min(test)
-        test[order[n - n_test:]] = True
+        test[order[n - n_test :]] = True
     else:
         groups = pd.factorize(ratings[user_col])[0]
         if method == "stratified":

@@ -13,6 +13,7 @@ Examples
 >>> list(df.columns[-3:])
 ['x9', 'y1', 'y2']
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

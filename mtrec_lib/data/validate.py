@@ -11,11 +11,12 @@ Examples
 >>> from mtrec_lib.data.validate import check_frame
 >>> df = pd.DataFrame({"user_id": [1, 2], "rating": [4.0, 5.0]})
 >>> check_frame(df, "ratings", required=["user_id", "rating"], numeric=["rating"])
->>> check_frame(df, "ratings", required=["item_id"])
+>>> check_frame(df, "ratings", required=["item_id"])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: ratings: missing column 'item_id' (columns present: ['user_id', 'rating']). Add the column or rename yours to 'item_id'.
+ValueError: ratings: missing column 'item_id' (columns present: ['user_id', 'rating']). Add the column or ...
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -23,8 +24,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_frame", "check_binary", "check_numeric", "check_positive_int", "check_choice",
-           "check_number"]
+__all__ = ["check_frame", "check_binary", "check_numeric", "check_positive_int", "check_choice", "check_number"]
 
 
 def _as_list(cols: Iterable[str] | str | None) -> list[str]:
@@ -48,9 +48,7 @@ def check_numeric(df: pd.DataFrame, name: str, cols: Iterable[str] | str) -> Non
             )
         values = s.to_numpy(dtype=float, na_value=np.nan)
         if np.isinf(values).any():
-            raise ValueError(
-                f"{name}: column {col!r} contains infinite values. Replace or drop them first."
-            )
+            raise ValueError(f"{name}: column {col!r} contains infinite values. Replace or drop them first.")
 
 
 def check_binary(df: pd.DataFrame, name: str, cols: Iterable[str] | str) -> None:
@@ -95,8 +93,10 @@ def check_number(
     ...
     ValueError: task_relatedness must be a number in [0, 1], got 1.5.
     """
-    interval = f"{'(' if low_open else '['}{'-inf' if low is None else low}, " \
-               f"{'inf' if high is None else high}{')' if high_open else ']'}"
+    interval = (
+        f"{'(' if low_open else '['}{'-inf' if low is None else low}, "
+        f"{'inf' if high is None else high}{')' if high_open else ']'}"
+    )
     ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
     if ok:
         v = float(value)
@@ -162,8 +162,7 @@ def check_frame(
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(
-            f"{name}: expected a pandas DataFrame, got {type(df).__name__}. "
-            "Wrap your data with pd.DataFrame(...)."
+            f"{name}: expected a pandas DataFrame, got {type(df).__name__}. Wrap your data with pd.DataFrame(...)."
         )
     numeric_l, binary_l, unique_l = _as_list(numeric), _as_list(binary), _as_list(unique)
     required_l = _as_list(required)

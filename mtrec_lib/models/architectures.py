@@ -41,6 +41,7 @@ Examples
 >>> sorted(net.output)
 ['buy', 'click', 'gate/buy', 'gate/click']
 """
+
 from __future__ import annotations
 
 import re
@@ -62,25 +63,25 @@ ARCHITECTURES = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "
 #: Small defaults: 100k rows x 5 epochs train in seconds on two CPU cores.
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "embedding_dim": 8,
-    "num_experts": 4,              # mmoe / omoe
+    "num_experts": 4,  # mmoe / omoe
     "expert_units": (16,),
-    "num_specific_experts": 1,     # cgc / ple: per task
-    "num_shared_experts": 2,       # cgc / ple
-    "num_levels": 2,               # ple
-    "bottom_units": (32,),         # shared_bottom, single_task, esmm towers' first layers
+    "num_specific_experts": 1,  # cgc / ple: per task
+    "num_shared_experts": 2,  # cgc / ple
+    "num_levels": 2,  # ple
+    "bottom_units": (32,),  # shared_bottom, single_task, esmm towers' first layers
     "tower_units": (8,),
     "dropout": 0.0,
-    "l2_embedding": 1e-4,          # L2 penalty on embedding tables (DeepCTR's l2_reg_embedding)
+    "l2_embedding": 1e-4,  # L2 penalty on embedding tables (DeepCTR's l2_reg_embedding)
     "learning_rate": 3e-3,
     "batch_size": 512,
     "epochs": 5,
-    "patience": 2,                 # early stopping when validation_data is given (0: off)
-    "monitor": "val_loss",         # what it watches: "val_loss", "val_objective" or "val_<task>_loss"
+    "patience": 2,  # early stopping when validation_data is given (0: off)
+    "monitor": "val_loss",  # what it watches: "val_loss", "val_objective" or "val_<task>_loss"
     "gradnorm_alpha": 1.5,
     "gradnorm_lr": 0.01,
-    "dwa_temperature": 2.0,        # loss_weights="dwa": softmax temperature of the loss ratios
-    "gradient_cosine": False,      # log grad_cos_<a>_<b> per epoch also with gradient="sum"
-    "deterministic": True,         # tf op determinism: same seed, same numbers
+    "dwa_temperature": 2.0,  # loss_weights="dwa": softmax temperature of the loss ratios
+    "gradient_cosine": False,  # log grad_cos_<a>_<b> per epoch also with gradient="sum"
+    "deterministic": True,  # tf op determinism: same seed, same numbers
 }
 
 
@@ -97,13 +98,20 @@ def _slug(name: str) -> str:
 
 
 def _towers(reps, tasks, hp, prefix="tower_"):
-    return {t: Tower(hp["tower_units"], ty, dropout=hp["dropout"], name=f"{prefix}{i}_{_slug(t)}")(reps[i])
-            for i, (t, ty) in enumerate(tasks.items())}
+    return {
+        t: Tower(hp["tower_units"], ty, dropout=hp["dropout"], name=f"{prefix}{i}_{_slug(t)}")(reps[i])
+        for i, (t, ty) in enumerate(tasks.items())
+    }
 
 
-def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec,
-                  arrays: Mapping[str, Any], hyperparameters: Mapping[str, Any],
-                  position: Mapping[str, Any] | None = None):
+def build_network(
+    architecture: str,
+    tasks: Mapping[str, str],
+    spec: FeatureSpec,
+    arrays: Mapping[str, Any],
+    hyperparameters: Mapping[str, Any],
+    position: Mapping[str, Any] | None = None,
+):
     """Build the functional network of ``architecture`` (see module docstring).
 
     Parameters
@@ -137,8 +145,7 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
     if architecture == "single_task":
         reps = []
         for i, t in enumerate(names):
-            x = embed_features(spec, inputs, rows, dim, prefix=f"t{i}_{_slug(t)}_",
-                               embeddings_regularizer=reg)
+            x = embed_features(spec, inputs, rows, dim, prefix=f"t{i}_{_slug(t)}_", embeddings_regularizer=reg)
             reps.append(MLP(hp["bottom_units"], dropout=hp["dropout"], name=f"bottom_{i}_{_slug(t)}")(x))
         outputs.update(_towers(reps, tasks, hp))
     else:
@@ -149,8 +156,14 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
             info["shared_layer"] = "shared_bottom"
         elif architecture in ("mmoe", "omoe"):
             n_gates = n_tasks if architecture == "mmoe" else 1
-            reps, gates = MMoE(n_gates, hp["num_experts"], hp["expert_units"], dropout=hp["dropout"],
-                               return_gates=True, name=architecture)(x)
+            reps, gates = MMoE(
+                n_gates,
+                hp["num_experts"],
+                hp["expert_units"],
+                dropout=hp["dropout"],
+                return_gates=True,
+                name=architecture,
+            )(x)
             if architecture == "omoe":
                 reps = reps * n_tasks
             outputs.update(_towers(reps, tasks, hp))
@@ -163,8 +176,9 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
         elif architecture in ("cgc", "ple"):
             levels = 1 if architecture == "cgc" else int(hp["num_levels"])
             s, h = int(hp["num_specific_experts"]), int(hp["num_shared_experts"])
-            reps, gates = PLE(n_tasks, levels, s, h, hp["expert_units"], dropout=hp["dropout"],
-                              return_gates=True, name=architecture)(x)
+            reps, gates = PLE(
+                n_tasks, levels, s, h, hp["expert_units"], dropout=hp["dropout"], return_gates=True, name=architecture
+            )(x)
             outputs.update(_towers(reps, tasks, hp))
             shared_experts = [f"shared_expert_{j}" for j in range(h)]
             all_experts = [f"{t}_expert_{j}" for t in names for j in range(s)] + shared_experts
@@ -174,8 +188,9 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
                     who = names[k] if k < n_tasks else "shared"
                     key = f"gate/{who}" if last else f"gate/level{lvl}/{who}"
                     outputs[key] = g
-                    info["gates"][key] = (all_experts if who == "shared" else
-                                          [f"{who}_expert_{j}" for j in range(s)] + shared_experts)
+                    info["gates"][key] = (
+                        all_experts if who == "shared" else [f"{who}_expert_{j}" for j in range(s)] + shared_experts
+                    )
             info["shared_layer"] = architecture if h else None
         elif architecture == "esmm":
             first, second = names
@@ -191,8 +206,7 @@ def build_network(architecture: str, tasks: Mapping[str, str], spec: FeatureSpec
     if position is not None:
         _add_position_tower(architecture, tasks, inputs, outputs, info, position)
     core = keras.Model(inputs=inputs, outputs=outputs, name="core")
-    raw = {name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
-           for name, t in preprocessor.input.items()}
+    raw = {name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name) for name, t in preprocessor.input.items()}
     core_in = preprocessor(raw)
     if position is not None:  # the position skips the preprocessing: the tower reads it as it is
         raw[POSITION_INPUT] = keras.Input(shape=(1,), dtype="int64", name=POSITION_INPUT)
@@ -205,14 +219,20 @@ def _add_position_tower(architecture, tasks, inputs, outputs, info, position) ->
     """The shallow position tower: ``position/<task>`` outputs that the task losses read."""
     biased = list(position["tasks"])
     inputs[POSITION_INPUT] = keras.Input(shape=(1,), dtype="int64", name=POSITION_INPUT)
-    bias = PositionBias(int(position["max_position"]), len(biased), dropout=float(position["dropout"]),
-                        seed=int(position["seed"]), name="position_tower")(inputs[POSITION_INPUT])
+    bias = PositionBias(
+        int(position["max_position"]),
+        len(biased),
+        dropout=float(position["dropout"]),
+        seed=int(position["seed"]),
+        name="position_tower",
+    )(inputs[POSITION_INPUT])
     for j, t in enumerate(biased):
         outputs[f"position/{t}"] = LogitShift(j, name=f"position_shift_{j}_{_slug(t)}")([outputs[t], bias])
         info["loss_outputs"][t] = f"position/{t}"
     if architecture == "esmm":  # pCTCVR at the shown position = pCTR there x pCVR
         first, second = list(tasks)
         outputs[f"position/{second}"] = ProductLayer(name="position_ctcvr")(
-            [outputs[f"position/{first}"], outputs[esmm_cvr_name(tasks)]])
+            [outputs[f"position/{first}"], outputs[esmm_cvr_name(tasks)]]
+        )
         info["loss_outputs"][second] = f"position/{second}"
     info["position"] = {"tasks": biased, "max_position": int(position["max_position"])}

@@ -32,6 +32,7 @@ Examples
 >>> len(model.history_["loss"])
 2
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,13 @@ from sklearn.utils.validation import check_is_fitted
 from mtrec_lib import metrics
 from mtrec_lib.data.cache import atomic_write_bytes, sha256_file
 from mtrec_lib.data.validate import check_binary, check_choice, check_frame, check_numeric, check_positive_int
-from mtrec_lib.models.architectures import (ARCHITECTURES, DEFAULT_HYPERPARAMETERS, POSITION_INPUT, build_network,
-                                            esmm_cvr_name)
+from mtrec_lib.models.architectures import (
+    ARCHITECTURES,
+    DEFAULT_HYPERPARAMETERS,
+    POSITION_INPUT,
+    build_network,
+    esmm_cvr_name,
+)
 from mtrec_lib.models.features import FeatureSpec, check_label_leaks, make_dataset
 
 __all__ = ["MultiTaskLearning", "TASK_TYPES", "check_fitted"]
@@ -68,6 +74,8 @@ _OPTIMIZER_FILE = "optimizer.npz"  # optimiser state (Adam's step count and mome
 _ROWS_FILE = "train_rows.npy"  # hashes of the training rows, for evaluate's warning
 # evaluate warns when more than this share of its rows were training rows.
 _TRAIN_ROWS_WARN = 0.5
+# Text that means "the event happened", put first in the mapping suggested for text labels.
+_YES = {"yes", "y", "true", "t", "1", "positive", "pos", "clicked", "bought", "purchased"}
 # The log loss clips probabilities to [eps, 1 - eps]; float32 outputs reach 1.0 exactly, and
 # this eps keeps the numbers the book has always reported.
 _LOGLOSS_EPS = 1e-7
@@ -78,25 +86,19 @@ def check_fitted(estimator: Any) -> None:
 
     Examples
     --------
-    >>> check_fitted(MultiTaskLearning())
+    >>> check_fitted(MultiTaskLearning())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sklearn.exceptions.NotFittedError: This MultiTaskLearning is not fitted yet: call fit first, e.g. model.fit(train_df).
+    sklearn.exceptions.NotFittedError: This MultiTaskLearning is not fitted yet: call fit first, ...
     """
-    check_is_fitted(estimator, "model_",
-                    msg="This %(name)s is not fitted yet: call fit first, e.g. model.fit(train_df).")
+    check_is_fitted(
+        estimator, "model_", msg="This %(name)s is not fitted yet: call fit first, e.g. model.fit(train_df)."
+    )
 
 
-def _jsonable(v):
-    if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+def _json_default(v):
+    """What ``json`` cannot write by itself: numpy scalars, and mappings that are not dicts."""
+    return v.item() if isinstance(v, np.generic) else dict(v)
 
 
 def _row_hashes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -107,8 +109,7 @@ def _row_hashes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
 def _auc_or_nan(y: np.ndarray, p: np.ndarray, name: str) -> float:
     """:func:`mtrec_lib.metrics.auc`, or NaN with a warning when the labels hold one class."""
     if len(np.unique(y)) < 2:
-        warnings.warn(f"AUC of {name!r} is undefined: its labels hold one class only; returning NaN.",
-                      stacklevel=3)
+        warnings.warn(f"AUC of {name!r} is undefined: its labels hold one class only; returning NaN.", stacklevel=3)
         return float("nan")
     return metrics.auc(y, p)
 
@@ -218,20 +219,39 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
     the pickle holds the saved folder's files, so both ways give identical predictions.
     """
 
-    def __init__(self, tasks: Mapping[str, str] | None = None, architecture: str = "mmoe",
-                 features: list[str] | None = None, loss_weights: Any = None, seed: int = 0,
-                 gradient: str = "sum", *, position_feature: str | None = None,
-                 position_tasks: tuple[str, ...] | None = None, position_dropout: float = 0.1,
-                 embedding_dim: int = _D["embedding_dim"], num_experts: int = _D["num_experts"],
-                 expert_units: Any = _D["expert_units"], num_specific_experts: int = _D["num_specific_experts"],
-                 num_shared_experts: int = _D["num_shared_experts"], num_levels: int = _D["num_levels"],
-                 bottom_units: Any = _D["bottom_units"], tower_units: Any = _D["tower_units"],
-                 dropout: float = _D["dropout"], l2_embedding: float = _D["l2_embedding"],
-                 learning_rate: float = _D["learning_rate"], batch_size: int = _D["batch_size"],
-                 epochs: int = _D["epochs"], patience: int = _D["patience"], monitor: str = _D["monitor"],
-                 gradnorm_alpha: float = _D["gradnorm_alpha"], gradnorm_lr: float = _D["gradnorm_lr"],
-                 dwa_temperature: float = _D["dwa_temperature"], gradient_cosine: bool = _D["gradient_cosine"],
-                 deterministic: bool = _D["deterministic"]) -> None:
+    def __init__(
+        self,
+        tasks: Mapping[str, str] | None = None,
+        architecture: str = "mmoe",
+        features: list[str] | None = None,
+        loss_weights: Any = None,
+        seed: int = 0,
+        gradient: str = "sum",
+        *,
+        position_feature: str | None = None,
+        position_tasks: tuple[str, ...] | None = None,
+        position_dropout: float = 0.1,
+        embedding_dim: int = _D["embedding_dim"],
+        num_experts: int = _D["num_experts"],
+        expert_units: Any = _D["expert_units"],
+        num_specific_experts: int = _D["num_specific_experts"],
+        num_shared_experts: int = _D["num_shared_experts"],
+        num_levels: int = _D["num_levels"],
+        bottom_units: Any = _D["bottom_units"],
+        tower_units: Any = _D["tower_units"],
+        dropout: float = _D["dropout"],
+        l2_embedding: float = _D["l2_embedding"],
+        learning_rate: float = _D["learning_rate"],
+        batch_size: int = _D["batch_size"],
+        epochs: int = _D["epochs"],
+        patience: int = _D["patience"],
+        monitor: str = _D["monitor"],
+        gradnorm_alpha: float = _D["gradnorm_alpha"],
+        gradnorm_lr: float = _D["gradnorm_lr"],
+        dwa_temperature: float = _D["dwa_temperature"],
+        gradient_cosine: bool = _D["gradient_cosine"],
+        deterministic: bool = _D["deterministic"],
+    ) -> None:
         self.tasks = tasks
         self.architecture = architecture
         self.features = features
@@ -266,8 +286,9 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
     def _task_dict(self) -> dict[str, str]:
         tasks = {"click": "binary", "purchase": "binary"} if self.tasks is None else self.tasks
         if isinstance(tasks, str) or not isinstance(tasks, Mapping) or not tasks:
-            raise ValueError("tasks must be a non-empty dict {label column: 'binary' | 'regression'}, "
-                             f"got {tasks!r}.")
+            raise ValueError(
+                f"tasks must be a non-empty dict {{label column: 'binary' | 'regression'}}, got {tasks!r}."
+            )
         for t, ty in tasks.items():
             if ty not in TASK_TYPES:
                 raise ValueError(f"unknown task type {ty!r} for task {t!r}; choose one of {list(TASK_TYPES)}.")
@@ -289,8 +310,9 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
     def _check_input(self, df: Any, name: str, tasks: Mapping[str, str] | None) -> None:
         """The frame (and, given ``tasks``, its labels): checked once per call, before any work."""
         if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}. "
-                            "Wrap your data with pd.DataFrame(...).")
+            raise TypeError(
+                f"{name}: expected a pandas DataFrame, got {type(df).__name__}. Wrap your data with pd.DataFrame(...)."
+            )
         check_frame(df, name, required=list(tasks or []))
         for t, ty in (tasks or {}).items():
             if ty != "binary":
@@ -298,10 +320,12 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
                 continue
             text = df[t][pd.to_numeric(df[t], errors="coerce").isna() & df[t].notna()]
             if len(text):  # "yes"/"no": pd.to_numeric cannot help, a mapping does
-                values = sorted(map(str, pd.unique(df[t].dropna())))[:2]
-                raise ValueError(f"{name}: column {t!r} is a binary label and must hold 0 and 1, found text "
-                                 f"such as {text.iloc[0]!r}. Map it to numbers, e.g. df[{t!r}] = "
-                                 f"df[{t!r}].map({{{values[0]!r}: 1, {values[-1]!r}: 0}}) (1 = the event happened).")
+                values = sorted(pd.unique(df[t].dropna()), key=lambda v: str(v).lower() not in _YES)[:2]
+                raise ValueError(
+                    f"{name}: column {t!r} is a binary label and must hold 0 and 1, found text "
+                    f"such as {text.iloc[0]!r}. Map it to numbers, e.g. df[{t!r}] = "
+                    f"df[{t!r}].map({{{values[0]!r}: 1, {values[-1]!r}: 0}}) (1 = the event happened)."
+                )
             check_binary(df, name, t)
         if tasks is not None and self.architecture == "esmm":
             first, second = list(tasks)
@@ -310,21 +334,26 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
                 raise ValueError(
                     f"{name}: column {second!r} is 1 in {bad} row(s) where {first!r} is 0. ESMM models "
                     f"{second!r} as happening after {first!r} (pCTCVR = pCTR x pCVR); fix the labels or "
-                    "use another architecture.")
+                    "use another architecture."
+                )
 
     def _validate_setup(self) -> tuple[dict[str, str], dict[str, Any]]:
         tasks = self._task_dict()
         check_choice(self.architecture, "architecture", ARCHITECTURES)
         if self.architecture == "esmm" and (len(tasks) != 2 or set(tasks.values()) != {"binary"}):
-            raise ValueError("architecture 'esmm' needs exactly two binary tasks, the click first and the "
-                             f"conversion second, e.g. {{'click': 'binary', 'purchase': 'binary'}}; got {tasks}.")
+            raise ValueError(
+                "architecture 'esmm' needs exactly two binary tasks, the click first and the "
+                f"conversion second, e.g. {{'click': 'binary', 'purchase': 'binary'}}; got {tasks}."
+            )
         from mtrec_lib.models.losses import check_loss_weights
 
         check_loss_weights(self.loss_weights, list(tasks))
         if self.loss_weights == "gradnorm" and self.architecture in ("single_task", "esmm"):
-            raise ValueError(f"loss_weights='gradnorm' balances gradients on a shared layer, and "
-                             f"architecture {self.architecture!r} has none (only embeddings or nothing). "
-                             "Use None, a dict or 'uncertainty'.")
+            raise ValueError(
+                f"loss_weights='gradnorm' balances gradients on a shared layer, and "
+                f"architecture {self.architecture!r} has none (only embeddings or nothing). "
+                "Use None, a dict or 'uncertainty'."
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {self.seed!r}.")
         self._check_gradient(tasks)
@@ -342,39 +371,51 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         if self.gradient == "sum":
             return
         if len(tasks) < 2:
-            raise ValueError(f"gradient={self.gradient!r} combines the gradients of several tasks, and there is "
-                             f"one task ({list(tasks)}); use gradient='sum' or add a task.")
+            raise ValueError(
+                f"gradient={self.gradient!r} combines the gradients of several tasks, and there is "
+                f"one task ({list(tasks)}); use gradient='sum' or add a task."
+            )
         if self.architecture == "single_task":
-            raise ValueError(f"gradient={self.gradient!r} acts on parameters that tasks share, and architecture "
-                             "'single_task' shares none (each task has its own network); use gradient='sum' or "
-                             f"an architecture with shared parameters (one of {list(ARCHITECTURES[1:])}).")
+            raise ValueError(
+                f"gradient={self.gradient!r} acts on parameters that tasks share, and architecture "
+                "'single_task' shares none (each task has its own network); use gradient='sum' or "
+                f"an architecture with shared parameters (one of {list(ARCHITECTURES[1:])})."
+            )
         if self.gradient == "mgda" and self.loss_weights is not None:
-            raise ValueError(f"gradient='mgda' chooses its own task weights at every step (the min-norm "
-                             f"combination), so it cannot combine with loss_weights={self.loss_weights!r}; "
-                             "use loss_weights=None with 'mgda', or gradient='pcgrad' (which combines with "
-                             "every loss_weights) or 'sum'.")
+            raise ValueError(
+                f"gradient='mgda' chooses its own task weights at every step (the min-norm "
+                f"combination), so it cannot combine with loss_weights={self.loss_weights!r}; "
+                "use loss_weights=None with 'mgda', or gradient='pcgrad' (which combines with "
+                "every loss_weights) or 'sum'."
+            )
 
     def _position_tasks(self, tasks: Mapping[str, str]) -> list[str]:
         """The tasks that get the position bias ([] without a position tower); checks the set-up."""
         col = self.position_feature
         if col is None:
             if self.position_tasks is not None:
-                raise ValueError(f"position_tasks={self.position_tasks!r} needs position_feature, the column "
-                                 "holding the list position, e.g. position_feature='position'.")
+                raise ValueError(
+                    f"position_tasks={self.position_tasks!r} needs position_feature, the column "
+                    "holding the list position, e.g. position_feature='position'."
+                )
             return []
         if not isinstance(col, str) or not col:
             raise ValueError(f"position_feature must be a column name (str) or None, got {col!r}.")
         if col in tasks:
             raise ValueError(f"position_feature {col!r} is also a task label; name the position column.")
         if self.features is not None and col in list(self.features):
-            raise ValueError(f"position_feature {col!r} is also listed in features; the position tower reads it "
-                             "and the main network must not (that is the point). Remove it from features.")
+            raise ValueError(
+                f"position_feature {col!r} is also listed in features; the position tower reads it "
+                "and the main network must not (that is the point). Remove it from features."
+            )
         if isinstance(self.position_dropout, bool) or not 0.0 <= float(self.position_dropout) < 1.0:
             raise ValueError(f"position_dropout must be in [0, 1), got {self.position_dropout!r}.")
         binary = [t for t, ty in tasks.items() if ty == "binary"]
         if not binary:
-            raise ValueError("the position tower adds a logit to a binary task (a click), and there is none "
-                             f"in tasks {dict(tasks)}; add one or set position_feature=None.")
+            raise ValueError(
+                "the position tower adds a logit to a binary task (a click), and there is none "
+                f"in tasks {dict(tasks)}; add one or set position_feature=None."
+            )
         chosen = binary[:1] if self.position_tasks is None else self.position_tasks
         if isinstance(chosen, str) or not list(chosen):
             raise ValueError(f"position_tasks must be a non-empty sequence of task names, got {chosen!r}.")
@@ -385,9 +426,11 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         if len(set(chosen)) != len(chosen):
             raise ValueError(f"position_tasks lists a task twice: {chosen}.")
         if self.architecture == "esmm" and chosen != binary[:1]:
-            raise ValueError(f"with architecture 'esmm' the position bias goes on the click ({binary[0]!r}) "
-                             f"only: the conversion {binary[1]!r} happens after the click, and pCTCVR gets the "
-                             f"bias through pCTR. Use position_tasks=({binary[0]!r},).")
+            raise ValueError(
+                f"with architecture 'esmm' the position bias goes on the click ({binary[0]!r}) "
+                f"only: the conversion {binary[1]!r} happens after the click, and pCTCVR gets the "
+                f"bias through pCTR. Use position_tasks=({binary[0]!r},)."
+            )
         return chosen
 
     def _positions(self, df: pd.DataFrame, name: str, col: str) -> np.ndarray:
@@ -396,9 +439,11 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         v = df[col].to_numpy(dtype=float)
         if not np.all(v == np.round(v)) or v.min() < 1:
             bad = df[col][(v != np.round(v)) | (v < 1)].iloc[0]
-            raise ValueError(f"{name}: position_feature column {col!r} must hold list positions, integers >= 1 "
-                             f"(1 = top); found {bad!r}. Convert it, e.g. df[{col!r}].astype(int) + 1 for "
-                             "0-based positions.")
+            raise ValueError(
+                f"{name}: position_feature column {col!r} must hold list positions, integers >= 1 "
+                f"(1 = top); found {bad!r}. Convert it, e.g. df[{col!r}].astype(int) + 1 for "
+                "0-based positions."
+            )
         return v.astype(np.int64).reshape(-1, 1)
 
     def _training_model(self, trained, tasks: Mapping[str, str], info: Mapping[str, Any], hp: Mapping[str, Any]):
@@ -407,14 +452,34 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         from mtrec_lib.models.losses import make_weighting
         from mtrec_lib.models.training import MultiTaskModel
 
-        weighting = make_weighting(self.loss_weights, list(tasks), list(tasks.values()), hp["gradnorm_alpha"],
-                                   hp["gradnorm_lr"], hp["dwa_temperature"])
-        return MultiTaskModel(trained, tasks, weighting, shared_layer=info["shared_layer"],
-                              loss_outputs=info["loss_outputs"], gradient=self.gradient,
-                              gradient_cosine=bool(hp["gradient_cosine"]), seed=int(self.seed))
+        weighting = make_weighting(
+            self.loss_weights,
+            list(tasks),
+            list(tasks.values()),
+            hp["gradnorm_alpha"],
+            hp["gradnorm_lr"],
+            hp["dwa_temperature"],
+        )
+        return MultiTaskModel(
+            trained,
+            tasks,
+            weighting,
+            shared_layer=info["shared_layer"],
+            loss_outputs=info["loss_outputs"],
+            gradient=self.gradient,
+            gradient_cosine=bool(hp["gradient_cosine"]),
+            seed=int(self.seed),
+        )
 
-    def _inputs(self, df: pd.DataFrame, name: str, spec: FeatureSpec, tasks: Mapping[str, str] | None,
-                with_position: bool | None = None, position_col: Any = _FITTED):
+    def _inputs(
+        self,
+        df: pd.DataFrame,
+        name: str,
+        spec: FeatureSpec,
+        tasks: Mapping[str, str] | None,
+        with_position: bool | None = None,
+        position_col: Any = _FITTED,
+    ):
         """Input arrays (and labels, given ``tasks``) of a frame checked by :meth:`_check_input`.
 
         With a position tower (``position_col``: its column or None; default: the fitted one) the
@@ -426,13 +491,23 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             position_col = (getattr(self, "network_info_", {}).get("position") or {}).get("feature")
         if position_col is not None:
             read = tasks is not None if with_position is None else with_position
-            arrays[POSITION_INPUT] = (self._positions(df, name, position_col) if read
-                                      else np.ones((len(df), 1), dtype=np.int64))
+            arrays[POSITION_INPUT] = (
+                self._positions(df, name, position_col) if read else np.ones((len(df), 1), dtype=np.int64)
+            )
         y = None if tasks is None else {t: df[t].to_numpy(dtype=np.float32) for t in tasks}
         return arrays, y
 
-    def _build(self, spec: FeatureSpec, arrays, tasks: dict[str, str], hp: dict[str, Any], *,
-               position: Mapping[str, Any] | None = None, strategy: Any = None, whole: bool = False):
+    def _build(
+        self,
+        spec: FeatureSpec,
+        arrays,
+        tasks: dict[str, str],
+        hp: dict[str, Any],
+        *,
+        position: Mapping[str, Any] | None = None,
+        strategy: Any = None,
+        whole: bool = False,
+    ):
         """Seed, network and compiled training model: the one set-up of ``fit`` for frames and datasets.
 
         ``whole``: train the whole network, lookups included (a stream cannot be preprocessed
@@ -452,8 +527,9 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             compile_model(model, hp["learning_rate"])
         return network, info, model
 
-    def _fitted(self, tasks, spec, network, info, model, history: Mapping[str, Any], seconds: float,
-                rows: np.ndarray) -> MultiTaskLearning:
+    def _fitted(
+        self, tasks, spec, network, info, model, history: Mapping[str, Any], seconds: float, rows: np.ndarray
+    ) -> MultiTaskLearning:
         """Store what a fit learnt (the fitted attributes): the last step of every fit."""
         self.tasks_ = tasks
         self.feature_spec_ = spec
@@ -469,10 +545,19 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         return self
 
     # -------------------------------------------------------------------- fit
-    def fit(self, data: pd.DataFrame, y: pd.DataFrame | None = None, *, epochs: int | None = None,
-            validation_data: pd.DataFrame | None = None, verbose: Any = "auto",
-            callbacks: list | None = None, summary: pd.DataFrame | None = None,
-            steps_per_epoch: int | None = None, strategy: Any = None) -> MultiTaskLearning:
+    def fit(
+        self,
+        data: pd.DataFrame,
+        y: pd.DataFrame | None = None,
+        *,
+        epochs: int | None = None,
+        validation_data: pd.DataFrame | None = None,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+        summary: pd.DataFrame | None = None,
+        steps_per_epoch: int | None = None,
+        strategy: Any = None,
+    ) -> MultiTaskLearning:
         """Train on ``data`` (features and label columns together); returns ``self``.
 
         Parameters
@@ -480,7 +565,7 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         data : DataFrame or tf.data.Dataset
             Feature columns and one column per task label. A ``tf.data.Dataset`` of
             ``(features, labels)`` dicts streams instead (e.g. ``ShardSet.dataset(...)`` from
-            :mod:`mtrec_lib.data.shards`), so the data never has to fit in memory; it needs
+            :mod:`mtrec_lib.scale.shards`), so the data never has to fit in memory; it needs
             ``summary``.
         summary : DataFrame, optional
             Only with a dataset: feature columns carrying the data's vocabularies and
@@ -489,7 +574,7 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             Only with a dataset that repeats.
         strategy : tf.distribute.Strategy, optional
             Only with a dataset: train under ``MirroredStrategy`` or
-            ``MultiWorkerMirroredStrategy`` (see :mod:`mtrec_lib.distributed`).
+            ``MultiWorkerMirroredStrategy`` (see :mod:`mtrec_lib.scale.distributed`).
         y : DataFrame, optional
             Label columns given separately (joined to ``data`` by position).
         epochs : int, optional
@@ -512,48 +597,88 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         epochs = hp["epochs"] if epochs is None else check_positive_int(epochs, "epochs")
         if isinstance(data, pd.DataFrame) or not (isinstance(data, tf.data.Dataset) or callable(data)):
             if summary is not None or steps_per_epoch is not None or strategy is not None:
-                raise ValueError("summary, steps_per_epoch and strategy apply to fit(tf.data.Dataset) only; "
-                                 "a DataFrame is trained in memory.")
+                raise ValueError(
+                    "summary, steps_per_epoch and strategy apply to fit(tf.data.Dataset) only; "
+                    "a DataFrame is trained in memory."
+                )
             if y is not None:
                 if not isinstance(y, pd.DataFrame) or not isinstance(data, pd.DataFrame) or len(y) != len(data):
-                    raise ValueError("fit(data, y): y must be a DataFrame of label columns with as many rows as "
-                                     "data.")
+                    raise ValueError("fit(data, y): y must be a DataFrame of label columns with as many rows as data.")
                 data = pd.concat([data.reset_index(drop=True), y.reset_index(drop=True)], axis=1)
-            return self._fit_frame(data, "fit(data)", tasks, hp, epochs=epochs, validation_data=validation_data,
-                                   verbose=verbose, callbacks=callbacks, batch_size=int(hp["batch_size"]),
-                                   shuffle_seed=int(self.seed))
+            return self._fit_frame(
+                data,
+                "fit(data)",
+                tasks,
+                hp,
+                epochs=epochs,
+                validation_data=validation_data,
+                verbose=verbose,
+                callbacks=callbacks,
+                batch_size=int(hp["batch_size"]),
+                shuffle_seed=int(self.seed),
+            )
         # A stream: the same set-up on ``summary``; streaming converts the batches and, under a
         # strategy, runs the training loop.
         if y is not None or validation_data is not None:
-            raise ValueError("fit(dataset): labels travel inside the dataset as (features, labels); "
-                             "y and validation_data are for DataFrames. Evaluate on a held-out frame instead.")
+            raise ValueError(
+                "fit(dataset): labels travel inside the dataset as (features, labels); "
+                "y and validation_data are for DataFrames. Evaluate on a held-out frame instead."
+            )
         if self.position_feature is not None:
-            raise ValueError("position_feature (the position tower) works with a DataFrame only; "
-                             "fit(tf.data.Dataset) does not support it yet. Train on a DataFrame, or set "
-                             "position_feature=None.")
+            raise ValueError(
+                "position_feature (the position tower) works with a DataFrame only; "
+                "fit(tf.data.Dataset) does not support it yet. Train on a DataFrame, or set "
+                "position_feature=None."
+            )
         if not isinstance(summary, pd.DataFrame) or summary.empty:
-            raise ValueError("fit(dataset) needs summary=: a non-empty frame of the feature columns with the "
-                             "vocabularies and value ranges of the training data (e.g. ShardSet.summary_frame(), "
-                             "or a sample of rows).")
+            raise ValueError(
+                "fit(dataset) needs summary=: a non-empty frame of the feature columns with the "
+                "vocabularies and value ranges of the training data (e.g. ShardSet.summary_frame(), "
+                "or a sample of rows)."
+            )
         if strategy is not None and self.loss_weights in ("gradnorm", "dwa"):
-            raise ValueError(f"loss_weights={self.loss_weights!r} updates its weights from the losses each "
-                             "replica sees, which a tf.distribute strategy does not synchronise; use None, a dict "
-                             "or 'uncertainty'.")
+            raise ValueError(
+                f"loss_weights={self.loss_weights!r} updates its weights from the losses each "
+                "replica sees, which a tf.distribute strategy does not synchronise; use None, a dict "
+                "or 'uncertainty'."
+            )
         from mtrec_lib.models import streaming
 
         summary = summary.drop(columns=[t for t in tasks if t in summary.columns])
         spec = FeatureSpec.infer(summary, self.features, exclude=list(tasks))
-        network, info, model = self._build(spec, spec.to_arrays(summary, "summary"), tasks, hp, strategy=strategy,
-                                           whole=True)
+        network, info, model = self._build(
+            spec, spec.to_arrays(summary, "summary"), tasks, hp, strategy=strategy, whole=True
+        )
         start = time.perf_counter()
-        history = streaming.train_on_dataset(model, data, spec, list(tasks), epochs=epochs,
-                                             steps_per_epoch=steps_per_epoch, strategy=strategy, verbose=verbose,
-                                             callbacks=callbacks)
-        return self._fitted(tasks, spec, network, info, model, history, time.perf_counter() - start,
-                            rows=np.zeros(0, dtype=np.uint64))
+        history = streaming.train_on_dataset(
+            model,
+            data,
+            spec,
+            list(tasks),
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            strategy=strategy,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+        return self._fitted(
+            tasks, spec, network, info, model, history, time.perf_counter() - start, rows=np.zeros(0, dtype=np.uint64)
+        )
 
-    def _fit_frame(self, data, name: str, tasks: dict[str, str], hp: dict[str, Any], *, epochs: int,
-                   validation_data, verbose, callbacks, batch_size: int, shuffle_seed: int) -> MultiTaskLearning:
+    def _fit_frame(
+        self,
+        data,
+        name: str,
+        tasks: dict[str, str],
+        hp: dict[str, Any],
+        *,
+        epochs: int,
+        validation_data,
+        verbose,
+        callbacks,
+        batch_size: int,
+        shuffle_seed: int,
+    ) -> MultiTaskLearning:
         """Build a new network and train it on a DataFrame: ``fit`` and the first ``partial_fit``."""
         import keras
 
@@ -568,8 +693,12 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             val = self._inputs(validation_data, "fit(validation_data)", spec, tasks, position_col=col)
         position = None
         if col is not None:
-            position = {"tasks": self._position_tasks(tasks), "max_position": int(arrays[POSITION_INPUT].max()),
-                        "dropout": float(self.position_dropout), "seed": int(self.seed)}
+            position = {
+                "tasks": self._position_tasks(tasks),
+                "max_position": int(arrays[POSITION_INPUT].max()),
+                "dropout": float(self.position_dropout),
+                "seed": int(self.seed),
+            }
         network, info, model = self._build(spec, arrays, tasks, hp, position=position)
         if col is not None:
             info["position"]["feature"] = col
@@ -581,17 +710,36 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         train = _frame_dataset(preprocess, arrays, labels, batch_size, shuffle=True, seed=shuffle_seed)
         cbs = list(callbacks or [])
         if val is not None and hp["patience"]:
-            cbs.append(keras.callbacks.EarlyStopping(monitor=hp["monitor"], mode="min", patience=int(hp["patience"]),
-                                                     restore_best_weights=True))
+            cbs.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=hp["monitor"], mode="min", patience=int(hp["patience"]), restore_best_weights=True
+                )
+            )
         start = time.perf_counter()
-        history = model.fit(train, epochs=epochs, validation_data=val, verbose=verbose, callbacks=cbs,
-                            shuffle=False)  # make_dataset already shuffles, seeded
-        return self._fitted(tasks, spec, network, info, model, history.history, time.perf_counter() - start,
-                            rows=_row_hashes(data, [*spec.columns, *tasks]))
+        history = model.fit(
+            train, epochs=epochs, validation_data=val, verbose=verbose, callbacks=cbs, shuffle=False
+        )  # make_dataset already shuffles, seeded
+        return self._fitted(
+            tasks,
+            spec,
+            network,
+            info,
+            model,
+            history.history,
+            time.perf_counter() - start,
+            rows=_row_hashes(data, [*spec.columns, *tasks]),
+        )
 
     # ------------------------------------------------------------ partial_fit
-    def partial_fit(self, data: pd.DataFrame, epochs: int = 1, batch_size: int | None = None,
-                    seed: int | None = None, verbose: Any = 0, callbacks: list | None = None) -> MultiTaskLearning:
+    def partial_fit(
+        self,
+        data: pd.DataFrame,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        seed: int | None = None,
+        verbose: Any = 0,
+        callbacks: list | None = None,
+    ) -> MultiTaskLearning:
         """Continue training on new rows (warm start, 热启动); returns ``self``.
 
         scikit-learn's ``partial_fit`` convention: on an estimator that is not fitted yet
@@ -661,29 +809,49 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             seed = check_positive_int(seed, "seed", minimum=0)
         if not hasattr(self, "model_"):
             tasks, hp = self._validate_setup()
-            return self._fit_frame(data, name, tasks, hp, epochs=epochs, validation_data=None, verbose=verbose,
-                                   callbacks=callbacks, batch_size=batch_size or int(hp["batch_size"]),
-                                   shuffle_seed=int(self.seed) if seed is None else seed)
+            return self._fit_frame(
+                data,
+                name,
+                tasks,
+                hp,
+                epochs=epochs,
+                validation_data=None,
+                verbose=verbose,
+                callbacks=callbacks,
+                batch_size=batch_size or int(hp["batch_size"]),
+                shuffle_seed=int(self.seed) if seed is None else seed,
+            )
         model = self.model_
         if not model.compiled:
-            raise ValueError("partial_fit: this model was loaded from a save without optimiser state (saved "
-                             f"before save() wrote {_OPTIMIZER_FILE}), so training cannot continue where it "
-                             "stopped. Refit it with fit(data), then save it again.")
+            raise ValueError(
+                "partial_fit: this model was loaded from a save without optimiser state (saved "
+                f"before save() wrote {_OPTIMIZER_FILE}), so training cannot continue where it "
+                "stopped. Refit it with fit(data), then save it again."
+            )
         if model.distribute_strategy is not tf.distribute.get_strategy():
-            raise ValueError("partial_fit: this model was trained under a tf.distribute strategy, which "
-                             "partial_fit does not use. Save it and load it (model.save(path); "
-                             "MultiTaskLearning.load(path)) to continue training in one process.")
+            raise ValueError(
+                "partial_fit: this model was trained under a tf.distribute strategy, which "
+                "partial_fit does not use. Save it and load it (model.save(path); "
+                "MultiTaskLearning.load(path)) to continue training in one process."
+            )
         self._check_input(data, name, self.tasks_)
         arrays, labels = self._inputs(data, name, self.feature_spec_, self.tasks_)
         # fit(DataFrame) and load() train the core on preprocessed inputs; fit(dataset) trains
         # the whole network (lookups included) on raw ones.
         preprocess = None if model.network is self.network_ else self.network_.get_layer("preprocess")
         calls = int(getattr(self, "n_fit_calls_", 1))
-        train = _frame_dataset(preprocess, arrays, labels, batch_size or int(self.batch_size), shuffle=True,
-                               seed=int(self.seed) + calls if seed is None else seed)
+        train = _frame_dataset(
+            preprocess,
+            arrays,
+            labels,
+            batch_size or int(self.batch_size),
+            shuffle=True,
+            seed=int(self.seed) + calls if seed is None else seed,
+        )
         start = time.perf_counter()
-        history = model.fit(train, epochs=epochs, verbose=verbose, callbacks=list(callbacks or []),
-                            shuffle=False)  # make_dataset already shuffles, seeded
+        history = model.fit(
+            train, epochs=epochs, verbose=verbose, callbacks=list(callbacks or []), shuffle=False
+        )  # make_dataset already shuffles, seeded
         self.fit_seconds_ = float(getattr(self, "fit_seconds_", 0.0)) + time.perf_counter() - start
         self.history_ = _extend_history(getattr(self, "history_", {}), history.history)
         self.n_fit_calls_ = calls + 1
@@ -695,8 +863,10 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
     def _raw_predict(self, df: pd.DataFrame, name: str, with_position: bool = False) -> dict[str, np.ndarray]:
         check_fitted(self)
         if with_position and not self.network_info_.get("position"):
-            raise ValueError(f"{name}: with_position=True needs a model fitted with a position tower "
-                             "(position_feature='<column>'); this one has none.")
+            raise ValueError(
+                f"{name}: with_position=True needs a model fitted with a position tower "
+                "(position_feature='<column>'); this one has none."
+            )
         self._check_input(df, name, None)
         arrays, _ = self._inputs(df, name, self.feature_spec_, None, with_position=with_position)
         return _run_chunks(self.network_, arrays)
@@ -733,8 +903,9 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         check_fitted(self)
         pos = self.network_info_.get("position")
         if not pos:
-            raise ValueError("position_bias(): this model has no position tower; fit it with "
-                             "position_feature='<column>'.")
+            raise ValueError(
+                "position_bias(): this model has no position tower; fit it with position_feature='<column>'."
+            )
         layer = self.network_.get_layer("core").get_layer("position_tower")
         positions = np.arange(1, int(pos["max_position"]) + 1)
         out = np.asarray(layer(positions.reshape(-1, 1), training=False))
@@ -753,8 +924,10 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         check_fitted(self)
         gates = self.network_info_["gates"]
         if not gates:
-            raise ValueError(f"architecture {self.architecture!r} has no gates; gate weights exist for "
-                             "'omoe', 'mmoe', 'cgc' and 'ple'.")
+            raise ValueError(
+                f"architecture {self.architecture!r} has no gates; gate weights exist for "
+                "'omoe', 'mmoe', 'cgc' and 'ple'."
+            )
         n_levels = int(self.num_levels) if self.architecture == "ple" else 1
         if level is None or level in (-1, n_levels - 1):
             keys = [k for k in gates if k.count("/") == 1]
@@ -782,9 +955,13 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         if len(rows):
             seen = float(np.isin(_row_hashes(data, [*self.feature_spec_.columns, *self.tasks_]), rows).mean())
             if seen > _TRAIN_ROWS_WARN:
-                warnings.warn(f"evaluating on the training rows ({seen:.0%} of the rows passed to evaluate were "
-                              "used to fit this model), so the metrics flatter it; use a held-out split, e.g. "
-                              "mt.data.split(..., method='temporal').", UserWarning, stacklevel=2)
+                warnings.warn(
+                    f"evaluating on the training rows ({seen:.0%} of the rows passed to evaluate were "
+                    "used to fit this model), so the metrics flatter it; use a held-out split, e.g. "
+                    "mt.data.split(..., method='temporal').",
+                    UserWarning,
+                    stacklevel=2,
+                )
         pred = self.predict(data, with_position=with_position)
         res: dict[str, float] = {}
         for t, ty in self.tasks_.items():
@@ -799,8 +976,9 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             first, second = list(self.tasks_)
             cvr = esmm_cvr_name(self.tasks_)
             clicked = data[first].to_numpy() > 0
-            res[f"{cvr}_auc"] = _auc_or_nan(data.loc[clicked, second].to_numpy(dtype=float),
-                                            pred.loc[clicked, cvr].to_numpy(), cvr)
+            res[f"{cvr}_auc"] = _auc_or_nan(
+                data.loc[clicked, second].to_numpy(dtype=float), pred.loc[clicked, cvr].to_numpy(), cvr
+            )
         return res
 
     def score(self, data: pd.DataFrame) -> float:
@@ -853,17 +1031,19 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             checksums[name] = sha256_file(path / name)
         meta = {
             "format": "mtrec_lib.MultiTaskLearning/1",
-            "params": _jsonable(self.get_params()),
+            "params": self.get_params(),
             "tasks_": self.tasks_,
             "feature_spec_": self.feature_spec_.to_dict(),
-            "network_info_": _jsonable(self.network_info_),
+            "network_info_": self.network_info_,
             "weighting_state": self.model_.weighting.get_state(),
             "history_": self.history_,
             "fit_seconds_": self.fit_seconds_,
             "n_fit_calls_": getattr(self, "n_fit_calls_", 1),
             "sha256": checksums,
         }
-        atomic_write_bytes(path / _META_FILE, json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8"))
+        atomic_write_bytes(
+            path / _META_FILE, json.dumps(meta, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultiTaskLearning:
@@ -881,9 +1061,11 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         path = Path(path)
 
         def incomplete(name: str, problem: str) -> ValueError:
-            return ValueError(f"{path / name}: {problem}. {path} is not a complete saved MultiTaskLearning "
-                              "(an interrupted save, files of two saves in one folder, or an edited file); save "
-                              "the model again with model.save(path).")
+            return ValueError(
+                f"{path / name}: {problem}. {path} is not a complete saved MultiTaskLearning "
+                "(an interrupted save, files of two saves in one folder, or an edited file); save "
+                "the model again with model.save(path)."
+            )
 
         for name in (_META_FILE, _MODEL_FILE):
             if not (path / name).exists():
@@ -897,8 +1079,9 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         # Saves since checksums were added list the files they wrote; older ones do not.
         for name, expected in (stored or {}).items():
             if not (path / name).exists() or sha256_file(path / name) != expected:
-                raise incomplete(name, f"{'missing' if not (path / name).exists() else 'changed'} since "
-                                       f"{_META_FILE} was written")
+                raise incomplete(
+                    name, f"{'missing' if not (path / name).exists() else 'changed'} since {_META_FILE} was written"
+                )
         for k, v in params.items():  # JSON turned tuples into lists
             if isinstance(v, list) and (isinstance(_D.get(k), tuple) or k == "position_tasks"):
                 params[k] = tuple(v)
@@ -948,8 +1131,14 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         self.__dict__.update(state)
 
 
-def _frame_dataset(preprocess, arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray] | None,
-                   batch_size: int, shuffle: bool = False, seed: int = 0):
+def _frame_dataset(
+    preprocess,
+    arrays: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray] | None,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+):
     """Input arrays -> the ``preprocess`` model (lookups, scaling; skipped if ``None``) -> batches.
 
     ``fit`` and ``partial_fit`` train the core on inputs preprocessed once up front.
@@ -961,6 +1150,8 @@ def _frame_dataset(preprocess, arrays: Mapping[str, np.ndarray], labels: Mapping
         if POSITION_INPUT in arrays:
             inputs[POSITION_INPUT] = arrays[POSITION_INPUT]
     return make_dataset(inputs, labels, batch_size, shuffle=shuffle, seed=seed)
+
+
 def _extend_history(history: Mapping[str, list], new: Mapping[str, Any]) -> dict[str, list[float]]:
     """``history`` followed by the epochs of ``new``; a key missing on one side is NaN there."""
     n_old = max((len(v) for v in history.values()), default=0)
@@ -975,8 +1166,10 @@ def _extend_history(history: Mapping[str, list], new: Mapping[str, Any]) -> dict
 
 def _optimizers(model) -> dict:
     """The training model's optimisers: Keras' (if compiled) and GradNorm's own (if any)."""
-    found = {"model": model.optimizer if model.compiled else None,
-             "weighting": getattr(model.weighting, "optimizer", None)}
+    found = {
+        "model": model.optimizer if model.compiled else None,
+        "weighting": getattr(model.weighting, "optimizer", None),
+    }
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -984,8 +1177,11 @@ def _optimizer_state(model) -> dict[str, np.ndarray]:
     """Every optimiser variable (step count, learning rate, moments), keyed ``<optimiser>_<index>``."""
     if not model.compiled or not model.optimizer.built:
         return {}
-    return {f"{k}_{i:04d}": np.asarray(v.numpy()) for k, opt in _optimizers(model).items()
-            for i, v in enumerate(opt.variables)}
+    return {
+        f"{k}_{i:04d}": np.asarray(v.numpy())
+        for k, opt in _optimizers(model).items()
+        for i, v in enumerate(opt.variables)
+    }
 
 
 def _restore_optimizer_state(model, state: Mapping[str, np.ndarray], where: str) -> None:
@@ -994,11 +1190,14 @@ def _restore_optimizer_state(model, state: Mapping[str, np.ndarray], where: str)
     for k, opt in _optimizers(model).items():
         keys = sorted(key for key in state if key.startswith(f"{k}_"))
         variables = opt.variables
-        if len(keys) != len(variables) or any(tuple(state[key].shape) != tuple(v.shape)
-                                              for key, v in zip(keys, variables)):
-            raise ValueError(f"{where}: the saved optimiser state does not match the network "
-                             f"({len(keys)} arrays for {len(variables)} optimiser variables); the folder "
-                             "mixes files of different saves. Save the model again.")
+        if len(keys) != len(variables) or any(
+            tuple(state[key].shape) != tuple(v.shape) for key, v in zip(keys, variables)
+        ):
+            raise ValueError(
+                f"{where}: the saved optimiser state does not match the network "
+                f"({len(keys)} arrays for {len(variables)} optimiser variables); the folder "
+                "mixes files of different saves. Save the model again."
+            )
         for key, v in zip(keys, variables):
             v.assign(state[key])
 
@@ -1014,9 +1213,7 @@ def _run_chunks(model, arrays: Mapping[str, np.ndarray], chunk: int = 32768) -> 
     n = len(next(iter(arrays.values())))
     parts = []
     for start in range(0, n, chunk):
-        batch = {k: tf.constant(v[start:start + chunk]) for k, v in arrays.items()}
+        batch = {k: tf.constant(v[start : start + chunk]) for k, v in arrays.items()}
         out = model(batch, training=False)
         parts.append({k: np.asarray(v) for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-

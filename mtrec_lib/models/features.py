@@ -25,6 +25,7 @@ Examples
 >>> sorted(spec.to_arrays(df, "predict(df)"))
 ['cat_0_user_id', 'cat_1_device', 'numeric_features']
 """
+
 from __future__ import annotations
 
 import re
@@ -40,9 +41,21 @@ import pandas as pd
 from mtrec_lib import metrics
 from mtrec_lib.data.validate import check_frame
 
-__all__ = ["FeatureSpec", "OffsetConcat", "build_preprocessor", "core_inputs", "embed_features", "make_dataset",
-           "NUMERIC_INPUT", "CATEGORICAL_INDEX", "LABEL_COLUMNS", "TIME_COLUMNS", "LabelLeakWarning",
-           "default_features", "check_label_leaks"]
+__all__ = [
+    "FeatureSpec",
+    "OffsetConcat",
+    "build_preprocessor",
+    "core_inputs",
+    "embed_features",
+    "make_dataset",
+    "NUMERIC_INPUT",
+    "CATEGORICAL_INDEX",
+    "LABEL_COLUMNS",
+    "TIME_COLUMNS",
+    "LabelLeakWarning",
+    "default_features",
+    "check_label_leaks",
+]
 
 NUMERIC_INPUT = "numeric_features"
 
@@ -98,7 +111,8 @@ def _check_stray_text(s: pd.Series, col: str, name: str) -> None:
             f"{name}: column {col!r} holds numbers except for {int(bad.sum())} value(s), e.g. "
             f"{values[row]!r} in row {row!r}, so pandas read the whole column as text. Fix that value, or "
             f"convert the column with df[{col!r}] = pd.to_numeric(df[{col!r}], errors='coerce') (the bad "
-            "values become NaN; fill or drop them).")
+            "values become NaN; fill or drop them)."
+        )
 
 
 def _is_numeric(s: pd.Series) -> bool:
@@ -146,19 +160,26 @@ class FeatureSpec:
             cols = list(features)
             overlap = [c for c in cols if c in exclude]
             if overlap:
-                raise ValueError(f"column {overlap[0]!r} is both a task label and a feature; "
-                                 "a model must not read its own label. Remove it from features.")
+                raise ValueError(
+                    f"column {overlap[0]!r} is both a task label and a feature; "
+                    "a model must not read its own label. Remove it from features."
+                )
             check_frame(df, "fit(data)", required=cols, no_nan=[])
         if not cols:
-            raise ValueError("fit(data): no feature columns left after removing the task labels "
-                             f"{exclude} and the shipped data's label and time columns {[*LABEL_COLUMNS, *TIME_COLUMNS]}. "
-                             "Add feature columns (e.g. user_id, item_id), or list them in features=[...].")
+            raise ValueError(
+                "fit(data): no feature columns left after removing the task labels "
+                f"{exclude} and the shipped data's label and time columns "
+                f"{[*LABEL_COLUMNS, *TIME_COLUMNS]}. "
+                "Add feature columns (e.g. user_id, item_id), or list them in features=[...]."
+            )
         spec = cls()
         for col in cols:
             s = df[col]
             if pd.api.types.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.PeriodDtype):
-                raise ValueError(f"fit(data): column {col!r} holds dates ({s.dtype}); convert it to "
-                                 "numbers first, e.g. days since an origin, or drop it from features.")
+                raise ValueError(
+                    f"fit(data): column {col!r} holds dates ({s.dtype}); convert it to "
+                    "numbers first, e.g. days since an origin, or drop it from features."
+                )
             if not str(col).endswith("_id") and not _is_numeric(s):
                 _check_stray_text(s, col, "fit(data)")
             if str(col).endswith("_id") or not _is_numeric(s):
@@ -230,11 +251,12 @@ def check_label_leaks(df: pd.DataFrame, spec: FeatureSpec, tasks: Mapping[str, s
     ...     warnings.simplefilter("always")
     ...     check_label_leaks(df, spec, {"bought": "binary"})
     >>> print(caught[0].message)  # doctest: +ELLIPSIS
-    fit(data): feature 'price' looks like a label of task 'bought': alone it predicts the label almost perfectly (single-feature AUC 1.000 on the training rows)...
-    >>> check_label_leaks(df, FeatureSpec.infer(df, ["paid"], exclude=["bought"]), {"bought": "binary"})
+    fit(data): feature 'price' looks like a label of task 'bought': ... (single-feature AUC 1.000 ...
+    >>> check_label_leaks(df, FeatureSpec.infer(df, ["paid"], exclude=["bought"]),
+    ...                   {"bought": "binary"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: fit(data): feature 'paid' is a copy of task 'bought''s label (equal in every row, or its complement): the model would read its own answer. Drop it: pass features=[...] without it, or df.drop(columns=['paid']).
+    ValueError: fit(data): feature 'paid' is a copy of task 'bought''s label (equal in every row, ...
     """
     if len(df) > _LEAK_ROWS:
         df = df.iloc[np.sort(np.random.default_rng(0).choice(len(df), _LEAK_ROWS, replace=False))]
@@ -248,9 +270,10 @@ def check_label_leaks(df: pd.DataFrame, spec: FeatureSpec, tasks: Mapping[str, s
             v, why = (s.to_numpy(dtype=float), "") if col in spec.numeric else (None, "")
             if v is not None and np.isin(v, (0.0, 1.0)).all() and v.min() != v.max():
                 if (v == y).all() or (v == 1 - y).all():
-                    raise ValueError(f"{name}: feature {col!r} is a copy of task {task!r}'s label (equal in every "
-                                     "row, or its complement): the model would read its own answer. "
-                                     + fix.format(col=col))
+                    raise ValueError(
+                        f"{name}: feature {col!r} is a copy of task {task!r}'s label (equal in every "
+                        "row, or its complement): the model would read its own answer. " + fix.format(col=col)
+                    )
                 why = _implication(v, y, col, task)
             if v is None:
                 codes, uniques = pd.factorize(s.astype(str))
@@ -259,11 +282,15 @@ def check_label_leaks(df: pd.DataFrame, spec: FeatureSpec, tasks: Mapping[str, s
                 v = (np.bincount(codes, weights=y) / np.bincount(codes))[codes]
             score = metrics.auc(y, v)
             if why or score >= _LEAK_AUC or score <= 1 - _LEAK_AUC:
-                warnings.warn(f"{name}: feature {col!r} looks like a label of task {task!r}: "
-                              f"{why or 'alone it predicts the label almost perfectly'} (single-feature AUC "
-                              f"{score:.3f} on the training rows). If it is another label, or recorded after the "
-                              "outcome, the model will not have it when it predicts and its scores flatter it. "
-                              + fix.format(col=col), LabelLeakWarning, stacklevel=4)
+                warnings.warn(
+                    f"{name}: feature {col!r} looks like a label of task {task!r}: "
+                    f"{why or 'alone it predicts the label almost perfectly'} (single-feature AUC "
+                    f"{score:.3f} on the training rows). If it is another label, or recorded after the "
+                    "outcome, the model will not have it when it predicts and its scores flatter it. "
+                    + fix.format(col=col),
+                    LabelLeakWarning,
+                    stacklevel=4,
+                )
 
 
 def _implication(v: np.ndarray, y: np.ndarray, col: str, task: str) -> str:
@@ -272,8 +299,10 @@ def _implication(v: np.ndarray, y: np.ndarray, col: str, task: str) -> str:
     An implication ``a = 1 => b = 1`` over ``n`` rows with ``a = 1`` happens by chance with
     probability about ``mean(b) ** n``; below one in a million it is no accident.
     """
-    for a, b, text in ((y, v, f"{col!r} is 1 in every row where {task!r} is 1"),
-                       (v, y, f"{task!r} is 1 in every row where {col!r} is 1")):
+    for a, b, text in (
+        (y, v, f"{col!r} is 1 in every row where {task!r} is 1"),
+        (v, y, f"{task!r} is 1 in every row where {col!r} is 1"),
+    ):
         on = a == 1
         if (b[on] == 1).all() and b.mean() < 1 and b.mean() ** on.sum() < 1e-6:
             return text
@@ -351,14 +380,20 @@ def build_preprocessor(spec: FeatureSpec, arrays: Mapping[str, np.ndarray]):
             vocab = [int(v) for v in values]
             inp = keras.Input(shape=(1,), dtype="int64", name=key)
             lookup = keras.layers.IntegerLookup(
-                vocabulary=np.asarray(vocab, dtype="int64"), num_oov_indices=1,
-                oov_token=_free_token(vocab, -1, "int"), name=f"lookup_{key}")
+                vocabulary=np.asarray(vocab, dtype="int64"),
+                num_oov_indices=1,
+                oov_token=_free_token(vocab, -1, "int"),
+                name=f"lookup_{key}",
+            )
         else:
             vocab = sorted(str(v) for v in values)
             inp = keras.Input(shape=(1,), dtype="string", name=key)
             lookup = keras.layers.StringLookup(
-                vocabulary=vocab, num_oov_indices=1, oov_token=_free_token(vocab, "[UNK]", "string"),
-                name=f"lookup_{key}")
+                vocabulary=vocab,
+                num_oov_indices=1,
+                oov_token=_free_token(vocab, "[UNK]", "string"),
+                name=f"lookup_{key}",
+            )
         inputs[key] = inp
         indices.append(lookup(inp))
         offsets.append(rows)
@@ -379,15 +414,20 @@ def core_inputs(spec: FeatureSpec) -> dict:
     """``keras.Input`` for the preprocessed features (what the trainable core reads)."""
     inputs = {}
     if spec.categorical:
-        inputs[CATEGORICAL_INDEX] = keras.Input(shape=(len(spec.categorical),), dtype="int64",
-                                                name=CATEGORICAL_INDEX)
+        inputs[CATEGORICAL_INDEX] = keras.Input(shape=(len(spec.categorical),), dtype="int64", name=CATEGORICAL_INDEX)
     if spec.numeric:
         inputs[NUMERIC_INPUT] = keras.Input(shape=(len(spec.numeric),), dtype="float32", name=NUMERIC_INPUT)
     return inputs
 
 
-def embed_features(spec: FeatureSpec, inputs: Mapping[str, Any], table_rows: int, embedding_dim: int,
-                   prefix: str = "", embeddings_regularizer=None):
+def embed_features(
+    spec: FeatureSpec,
+    inputs: Mapping[str, Any],
+    table_rows: int,
+    embedding_dim: int,
+    prefix: str = "",
+    embeddings_regularizer=None,
+):
     """Embed the categorical indices, flatten, and concatenate with the numeric block.
 
     One table holds every categorical column (``table_rows`` rows, column blocks set by
@@ -398,8 +438,9 @@ def embed_features(spec: FeatureSpec, inputs: Mapping[str, Any], table_rows: int
     parts = []
     if spec.categorical:
         n = len(spec.categorical)
-        emb = keras.layers.Embedding(table_rows, embedding_dim, name=f"{prefix}embedding",
-                                     embeddings_regularizer=embeddings_regularizer)(inputs[CATEGORICAL_INDEX])
+        emb = keras.layers.Embedding(
+            table_rows, embedding_dim, name=f"{prefix}embedding", embeddings_regularizer=embeddings_regularizer
+        )(inputs[CATEGORICAL_INDEX])
         parts.append(keras.layers.Reshape((n * embedding_dim,), name=f"{prefix}flatten")(emb))
     if spec.numeric:
         parts.append(inputs[NUMERIC_INPUT])
@@ -408,8 +449,13 @@ def embed_features(spec: FeatureSpec, inputs: Mapping[str, Any], table_rows: int
     return keras.layers.Concatenate(axis=-1, name=f"{prefix}features")(parts)
 
 
-def make_dataset(arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray] | None,
-                 batch_size: int, shuffle: bool = False, seed: int = 0):
+def make_dataset(
+    arrays: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray] | None,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+):
     """A ``tf.data.Dataset`` of ``(inputs, labels)`` batches: one pass over the rows.
 
     Keras 3's array adapter rejects string arrays, so the estimator feeds ``tf.data``.
@@ -422,8 +468,11 @@ def make_dataset(arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarr
 
     n = len(next(iter(arrays.values())))
     x = {k: tf.constant(v) for k, v in arrays.items()}
-    y = None if labels is None else {k: tf.constant(np.asarray(v, dtype=np.float32).reshape(-1, 1))
-                                      for k, v in labels.items()}
+    y = (
+        None
+        if labels is None
+        else {k: tf.constant(np.asarray(v, dtype=np.float32).reshape(-1, 1)) for k, v in labels.items()}
+    )
     n_full = n // batch_size
     n_batches = n_full + (1 if n % batch_size else 0)
     iteration = tf.Variable(0, dtype=tf.int64, trainable=False)  # counts passes for reshuffling
@@ -438,7 +487,7 @@ def make_dataset(arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarr
     def to_batches(idx):
         ds = tf.data.Dataset.from_tensor_slices(tf.reshape(idx[: n_full * batch_size], [n_full, batch_size]))
         if n % batch_size:
-            ds = ds.concatenate(tf.data.Dataset.from_tensors(idx[n_full * batch_size:]))
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(idx[n_full * batch_size :]))
         return ds
 
     def gather(idx):

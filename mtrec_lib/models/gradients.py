@@ -37,6 +37,7 @@ Examples
 >>> np.asarray(mgda_weights(g), float).round(3).tolist()  # min-norm point of the segment g1-g2
 [0.6, 0.4]
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -112,14 +113,14 @@ def pcgrad(grads, order: Sequence[int] | None = None):
         if sorted(order) != list(range(n_tasks)):
             raise ValueError(f"order must be a permutation of range({n_tasks}), got {order}.")
     sq = ops.sum(g * g, axis=1)
-    others = 1.0 - ops.eye(n_tasks, dtype=g.dtype)                   # row j: 0 for task j, 1 for the rest
+    others = 1.0 - ops.eye(n_tasks, dtype=g.dtype)  # row j: 0 for task j, 1 for the rest
     out = g
     for step in range(n_tasks):
         j = order[step]
         g_j = ops.take(g, j, axis=0)[None, :]
-        dot = ops.sum(out * g_j, axis=1)                              # (T,): g_i . g_j for every i
-        coef = ops.minimum(dot, 0.0) / ops.maximum(ops.take(sq, j), _TINY)   # only on conflict
-        out = out - (coef * ops.take(others, j, axis=0))[:, None] * g_j       # not task j itself
+        dot = ops.sum(out * g_j, axis=1)  # (T,): g_i . g_j for every i
+        coef = ops.minimum(dot, 0.0) / ops.maximum(ops.take(sq, j), _TINY)  # only on conflict
+        out = out - (coef * ops.take(others, j, axis=0))[:, None] * g_j  # not task j itself
     return out
 
 
@@ -136,7 +137,7 @@ def min_norm_pair(aa, ab, bb, tie: float = 0.5):
     0.5
     """
     aa, ab, bb = (ops.convert_to_tensor(v) for v in (aa, ab, bb))
-    denom = aa + bb - 2.0 * ab                                       # ||a - b||^2
+    denom = aa + bb - 2.0 * ab  # ||a - b||^2
     safe = ops.maximum(denom, _TINY)
     gamma = ops.clip((bb - ab) / safe, 0.0, 1.0)
     return ops.where(denom > _TINY * ops.maximum(aa + bb, 1.0), gamma, ops.ones_like(gamma) * tie)
@@ -188,13 +189,13 @@ def mgda_weights(grads, iterations: int = 250):
     alpha = ops.ones((n_tasks,), dtype=g.dtype) / n_tasks
     eye = ops.eye(n_tasks, dtype=g.dtype)
     for _ in range(int(iterations)):
-        m_alpha = ops.matmul(gram, alpha)                            # (M alpha)_t = g_t . v
+        m_alpha = ops.matmul(gram, alpha)  # (M alpha)_t = g_t . v
         t = ops.argmin(m_alpha)
         e_t = ops.take(eye, t, axis=0)
-        vv = ops.sum(alpha * m_alpha)                                # v . v, v = G^T alpha
-        vt = ops.take(m_alpha, t)                                    # v . g_t
-        tt = ops.take(ops.diagonal(gram), t)                         # g_t . g_t
-        gamma = min_norm_pair(vv, vt, tt, tie=1.0)                   # weight on v; v = g_t: stay
+        vv = ops.sum(alpha * m_alpha)  # v . v, v = G^T alpha
+        vt = ops.take(m_alpha, t)  # v . g_t
+        tt = ops.take(ops.diagonal(gram), t)  # g_t . g_t
+        gamma = min_norm_pair(vv, vt, tt, tie=1.0)  # weight on v; v = g_t: stay
         alpha = gamma * alpha + (1.0 - gamma) * e_t
     return alpha
 
@@ -214,9 +215,9 @@ def _min_norm_by_supports(gram):
     scale = ops.maximum(ops.sum(ops.diagonal(gram)) / n_tasks, _TINY)
     ridged = gram + 1e-6 * scale * eye
     best_value, best_alpha = None, None
-    for mask in range(1, 2 ** n_tasks):
+    for mask in range(1, 2**n_tasks):
         support = [i for i in range(n_tasks) if mask >> i & 1]
-        pick = ops.take(eye, support, axis=0)                        # (|S|, T): rows of the identity
+        pick = ops.take(eye, support, axis=0)  # (|S|, T): rows of the identity
         sub = ops.matmul(ops.matmul(pick, ridged), ops.transpose(pick))
         x = ops.solve(sub, ops.ones((len(support), 1), dtype="float64"))[:, 0]
         a_sub = x / ops.sum(x)

@@ -26,6 +26,7 @@ Examples
 >>> [tuple(o.shape) for o in outputs], [tuple(g.shape) for g in gates]
 ([(5, 8), (5, 8)], [(5, 3), (5, 3)])
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -74,8 +75,7 @@ class MLP(keras.layers.Layer):
         self.activation = activation
         self.dropout = float(dropout)
         self.dense_layers = [
-            keras.layers.Dense(u, activation=activation, name=f"dense_{i}")
-            for i, u in enumerate(self.units)
+            keras.layers.Dense(u, activation=activation, name=f"dense_{i}") for i, u in enumerate(self.units)
         ]
         self.dropout_layers = [keras.layers.Dropout(self.dropout) for _ in self.units] if self.dropout else []
 
@@ -101,8 +101,12 @@ class MLP(keras.layers.Layer):
         return [(self.dense_layers[-1].kernel, 0)]
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": list(self.units),
-                "activation": self.activation, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "units": list(self.units),
+            "activation": self.activation,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -155,13 +159,16 @@ class ExpertGroup(keras.layers.Layer):
         d_in = int(input_shape[-1])
         self.kernels, self.biases = [], []
         for i, d_out in enumerate(self.units):
-            self.kernels.append(self.add_weight(
-                name=f"kernel_{i}", shape=(self.num_experts, d_in, d_out),
-                initializer=keras.initializers.VarianceScaling(
-                    scale=float(self.num_experts), mode="fan_avg", distribution="uniform"),
-            ))
-            self.biases.append(self.add_weight(
-                name=f"bias_{i}", shape=(self.num_experts, d_out), initializer="zeros"))
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{i}",
+                    shape=(self.num_experts, d_in, d_out),
+                    initializer=keras.initializers.VarianceScaling(
+                        scale=float(self.num_experts), mode="fan_avg", distribution="uniform"
+                    ),
+                )
+            )
+            self.biases.append(self.add_weight(name=f"bias_{i}", shape=(self.num_experts, d_out), initializer="zeros"))
             d_in = d_out
         self.built = True
 
@@ -185,8 +192,13 @@ class ExpertGroup(keras.layers.Layer):
         return (input_shape[0], self.num_experts, self.units[-1])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_experts": self.num_experts, "units": list(self.units),
-                "activation": self.activation, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "num_experts": self.num_experts,
+            "units": list(self.units),
+            "activation": self.activation,
+            "dropout": self.dropout,
+        }
 
 
 def _mix(gates, experts):
@@ -221,8 +233,16 @@ class MMoE(keras.layers.Layer):
     (2, (3, 16))
     """
 
-    def __init__(self, num_tasks=2, num_experts=4, expert_units=(16,), activation="relu",
-                 dropout=0.0, return_gates=False, **kwargs):
+    def __init__(
+        self,
+        num_tasks=2,
+        num_experts=4,
+        expert_units=(16,),
+        activation="relu",
+        dropout=0.0,
+        return_gates=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_tasks = int(num_tasks)
         self.num_experts = int(num_experts)
@@ -264,9 +284,15 @@ class MMoE(keras.layers.Layer):
         return outs
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_tasks": self.num_tasks, "num_experts": self.num_experts,
-                "expert_units": list(self.expert_units), "activation": self.activation,
-                "dropout": self.dropout, "return_gates": self.return_gates}
+        return {
+            **super().get_config(),
+            "num_tasks": self.num_tasks,
+            "num_experts": self.num_experts,
+            "expert_units": list(self.expert_units),
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "return_gates": self.return_gates,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -297,17 +323,32 @@ class CGC(keras.layers.Layer):
     [(4, 3), (4, 3)]
     """
 
-    def __init__(self, num_tasks=2, num_specific_experts=1, num_shared_experts=2, expert_units=(16,),
-                 activation="relu", dropout=0.0, is_last=True, return_gates=False, **kwargs):
+    def __init__(
+        self,
+        num_tasks=2,
+        num_specific_experts=1,
+        num_shared_experts=2,
+        expert_units=(16,),
+        activation="relu",
+        dropout=0.0,
+        is_last=True,
+        return_gates=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_tasks = int(num_tasks)
         self.num_specific_experts = int(num_specific_experts)
         self.num_shared_experts = int(num_shared_experts)
-        if self.num_specific_experts < 0 or self.num_shared_experts < 0 or (
-                self.num_specific_experts + self.num_shared_experts) < 1:
-            raise ValueError("CGC needs at least one expert per task gate "
-                             f"(got num_specific_experts={num_specific_experts}, "
-                             f"num_shared_experts={num_shared_experts}).")
+        if (
+            self.num_specific_experts < 0
+            or self.num_shared_experts < 0
+            or (self.num_specific_experts + self.num_shared_experts) < 1
+        ):
+            raise ValueError(
+                "CGC needs at least one expert per task gate "
+                f"(got num_specific_experts={num_specific_experts}, "
+                f"num_shared_experts={num_shared_experts})."
+            )
         self.expert_units = as_units(expert_units)
         self.activation = activation
         self.dropout = float(dropout)
@@ -315,16 +356,14 @@ class CGC(keras.layers.Layer):
         self.return_gates = bool(return_gates)
         s, h, t = self.num_specific_experts, self.num_shared_experts, self.num_tasks
         self.task_gates = [keras.layers.Dense(s + h, use_bias=False, name=f"gate_task_{k}") for k in range(t)]
-        self.shared_gate = None if self.is_last else keras.layers.Dense(t * s + h, use_bias=False,
-                                                                        name="gate_shared")
+        self.shared_gate = None if self.is_last else keras.layers.Dense(t * s + h, use_bias=False, name="gate_shared")
 
     @property
     def total_experts(self) -> int:
         return self.num_tasks * self.num_specific_experts + self.num_shared_experts
 
     def build(self, input_shape):
-        self._single_input = not isinstance(input_shape, (list, tuple)) or not isinstance(
-            input_shape[0], (list, tuple))
+        self._single_input = not isinstance(input_shape, (list, tuple)) or not isinstance(input_shape[0], (list, tuple))
         shapes = [input_shape] * (self.num_tasks + 1) if self._single_input else list(input_shape)
         if len(shapes) != self.num_tasks + 1:
             raise ValueError(f"CGC expects 1 input or {self.num_tasks + 1} inputs, got {len(shapes)}.")
@@ -359,12 +398,13 @@ class CGC(keras.layers.Layer):
             experts = self.all_experts(xs[0], training=training)  # (b, T*s + h, u)
         else:
             # Inner level: task k's experts read task k's input, shared experts the shared one.
-            experts = ops.concatenate([g(xs[i], training=training)
-                                       for i, g in zip(self._group_inputs(), self.expert_groups)], axis=1)
-        shared = experts[:, t * s:, :]
+            experts = ops.concatenate(
+                [g(xs[i], training=training) for i, g in zip(self._group_inputs(), self.expert_groups)], axis=1
+            )
+        shared = experts[:, t * s :, :]
         outputs, gates = [], []
         for k in range(t):
-            own = ops.concatenate([experts[:, k * s:(k + 1) * s, :], shared], axis=1)
+            own = ops.concatenate([experts[:, k * s : (k + 1) * s, :], shared], axis=1)
             g = ops.softmax(self.task_gates[k](xs[k]), axis=-1)
             outputs.append(ops.einsum("be,beu->bu", g, own))
             gates.append(g)
@@ -399,11 +439,17 @@ class CGC(keras.layers.Layer):
         return outs, gates
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_tasks": self.num_tasks,
-                "num_specific_experts": self.num_specific_experts,
-                "num_shared_experts": self.num_shared_experts, "expert_units": list(self.expert_units),
-                "activation": self.activation, "dropout": self.dropout, "is_last": self.is_last,
-                "return_gates": self.return_gates}
+        return {
+            **super().get_config(),
+            "num_tasks": self.num_tasks,
+            "num_specific_experts": self.num_specific_experts,
+            "num_shared_experts": self.num_shared_experts,
+            "expert_units": list(self.expert_units),
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "is_last": self.is_last,
+            "return_gates": self.return_gates,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -425,8 +471,18 @@ class PLE(keras.layers.Layer):
     [(3, 8), (3, 8)]
     """
 
-    def __init__(self, num_tasks=2, num_levels=2, num_specific_experts=1, num_shared_experts=2,
-                 expert_units=(16,), activation="relu", dropout=0.0, return_gates=False, **kwargs):
+    def __init__(
+        self,
+        num_tasks=2,
+        num_levels=2,
+        num_specific_experts=1,
+        num_shared_experts=2,
+        expert_units=(16,),
+        activation="relu",
+        dropout=0.0,
+        return_gates=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_tasks = int(num_tasks)
         self.num_levels = int(num_levels)
@@ -441,8 +497,17 @@ class PLE(keras.layers.Layer):
         if self.num_levels > 1 and self.num_shared_experts < 1:
             raise ValueError("PLE with more than one level needs num_shared_experts >= 1.")
         self.levels = [
-            CGC(self.num_tasks, self.num_specific_experts, self.num_shared_experts, self.expert_units,
-                activation, dropout, is_last=(i == self.num_levels - 1), return_gates=True, name=f"level_{i}")
+            CGC(
+                self.num_tasks,
+                self.num_specific_experts,
+                self.num_shared_experts,
+                self.expert_units,
+                activation,
+                dropout,
+                is_last=(i == self.num_levels - 1),
+                return_gates=True,
+                name=f"level_{i}",
+            )
             for i in range(self.num_levels)
         ]
 
@@ -472,10 +537,17 @@ class PLE(keras.layers.Layer):
         return (shape, gate_shapes) if self.return_gates else shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_tasks": self.num_tasks, "num_levels": self.num_levels,
-                "num_specific_experts": self.num_specific_experts,
-                "num_shared_experts": self.num_shared_experts, "expert_units": list(self.expert_units),
-                "activation": self.activation, "dropout": self.dropout, "return_gates": self.return_gates}
+        return {
+            **super().get_config(),
+            "num_tasks": self.num_tasks,
+            "num_levels": self.num_levels,
+            "num_specific_experts": self.num_specific_experts,
+            "num_shared_experts": self.num_shared_experts,
+            "expert_units": list(self.expert_units),
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "return_gates": self.return_gates,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -519,8 +591,13 @@ class Tower(keras.layers.Layer):
         return (input_shape[0], 1)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": list(self.units), "task_type": self.task_type,
-                "activation": self.activation, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "units": list(self.units),
+            "task_type": self.task_type,
+            "activation": self.activation,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -570,8 +647,15 @@ class PositionBias(keras.layers.Layer):
     [[0.0, 0.0], [4.0, 5.0], [6.0, 7.0], [6.0, 7.0]]
     """
 
-    def __init__(self, max_position: int, num_outputs: int = 1, dropout: float = 0.1,
-                 seed: int | None = None, scale: float = 10.0, **kwargs):
+    def __init__(
+        self,
+        max_position: int,
+        num_outputs: int = 1,
+        dropout: float = 0.1,
+        seed: int | None = None,
+        scale: float = 10.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if int(max_position) < 1:
             raise ValueError(f"max_position must be >= 1, got {max_position!r}.")
@@ -583,8 +667,9 @@ class PositionBias(keras.layers.Layer):
         self.seed = seed
         self.scale = float(scale)
         # Row 0: "position unknown" (dropped); rows 1..max_position: the positions.
-        self.embedding = keras.layers.Embedding(self.max_position + 1, self.num_outputs,
-                                                embeddings_initializer="zeros", name="position_logit")
+        self.embedding = keras.layers.Embedding(
+            self.max_position + 1, self.num_outputs, embeddings_initializer="zeros", name="position_logit"
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -603,8 +688,14 @@ class PositionBias(keras.layers.Layer):
         return (input_shape[0], self.num_outputs)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "max_position": self.max_position, "num_outputs": self.num_outputs,
-                "dropout": self.dropout, "seed": self.seed, "scale": self.scale}
+        return {
+            **super().get_config(),
+            "max_position": self.max_position,
+            "num_outputs": self.num_outputs,
+            "dropout": self.dropout,
+            "seed": self.seed,
+            "scale": self.scale,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -630,7 +721,7 @@ class LogitShift(keras.layers.Layer):
     def call(self, inputs):
         p, bias = inputs
         p = ops.clip(ops.cast(p, "float32"), 1e-7, 1.0 - 1e-7)
-        z = ops.log(p) - ops.log1p(-p) + bias[:, self.column:self.column + 1]
+        z = ops.log(p) - ops.log1p(-p) + bias[:, self.column : self.column + 1]
         return ops.sigmoid(z)
 
     def compute_output_shape(self, input_shape):

@@ -40,6 +40,7 @@ Examples
 >>> float(w.combine([np.float32(0.5), np.float32(2.0)]))  # s = 0: 0.5 + 0.5 * 2.0
 1.5
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -49,8 +50,16 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["task_loss", "FixedWeights", "UncertaintyWeighting", "GradNorm", "DynamicWeightAverage",
-           "LOSS_WEIGHTINGS", "make_weighting", "check_loss_weights"]
+__all__ = [
+    "task_loss",
+    "FixedWeights",
+    "UncertaintyWeighting",
+    "GradNorm",
+    "DynamicWeightAverage",
+    "LOSS_WEIGHTINGS",
+    "make_weighting",
+    "check_loss_weights",
+]
 
 #: The named loss weightings ``loss_weights`` accepts besides ``None`` and a dict.
 LOSS_WEIGHTINGS = ("uncertainty", "gradnorm", "dwa")
@@ -119,8 +128,12 @@ class FixedWeights(_Weighting):
         super().__init__(task_types, **kwargs)
         w = np.ones(len(self.task_types)) if weights is None else np.asarray(weights, dtype=float)
         self.fixed = [float(x) for x in w]
-        self.w = self.add_weight(name="task_weights", shape=(self.num_tasks,), trainable=False,
-                                 initializer=keras.initializers.Constant(self.fixed))
+        self.w = self.add_weight(
+            name="task_weights",
+            shape=(self.num_tasks,),
+            trainable=False,
+            initializer=keras.initializers.Constant(self.fixed),
+        )
 
     def combine(self, losses):
         return ops.sum(ops.convert_to_tensor(self.w) * ops.stack(losses))
@@ -142,8 +155,7 @@ class UncertaintyWeighting(_Weighting):
     def __init__(self, task_types, **kwargs):
         super().__init__(task_types, **kwargs)
         self.scale = [1.0 if t == "binary" else 0.5 for t in self.task_types]
-        self.log_vars = self.add_weight(name="log_vars", shape=(self.num_tasks,), initializer="zeros",
-                                        trainable=True)
+        self.log_vars = self.add_weight(name="log_vars", shape=(self.num_tasks,), initializer="zeros", trainable=True)
 
     def combine(self, losses):
         s = ops.convert_to_tensor(self.log_vars)
@@ -185,8 +197,7 @@ class GradNorm(_Weighting):
         self.learning_rate = float(learning_rate)
         t = self.num_tasks
         self.w = self.add_weight(name="task_weights", shape=(t,), initializer="ones", trainable=False)
-        self.initial_losses = self.add_weight(name="initial_losses", shape=(t,), initializer="ones",
-                                              trainable=False)
+        self.initial_losses = self.add_weight(name="initial_losses", shape=(t,), initializer="ones", trainable=False)
         self.initialized = self.add_weight(name="initialized", shape=(), initializer="zeros", trainable=False)
         self.optimizer = optimizer if optimizer is not None else keras.optimizers.Adam(self.learning_rate)
         self.optimizer.build([self.w])
@@ -218,10 +229,10 @@ class GradNorm(_Weighting):
         self.initial_losses.assign(l0)
         self.initialized.assign(1.0)
         w = ops.convert_to_tensor(self.w)
-        g = w * grad_norms                                   # G_i = ||grad_W (w_i L_i)||
-        ratio = losses / ops.maximum(l0, _EPS)              # inverse training rate L~_i
+        g = w * grad_norms  # G_i = ||grad_W (w_i L_i)||
+        ratio = losses / ops.maximum(l0, _EPS)  # inverse training rate L~_i
         r = ratio / ops.mean(ratio)
-        target = ops.mean(g) * ops.power(r, self.alpha)     # held constant
+        target = ops.mean(g) * ops.power(r, self.alpha)  # held constant
         l_grad = ops.sum(ops.abs(g - target))
         grad_w = ops.sign(g - target) * grad_norms
         self.optimizer.apply([grad_w], [self.w])
@@ -273,8 +284,7 @@ class DynamicWeightAverage(_Weighting):
         self.loss_sum = self.add_weight(name="epoch_loss_sum", shape=(t,), initializer="zeros", trainable=False)
         self.batches = self.add_weight(name="epoch_batches", shape=(), initializer="zeros", trainable=False)
         self.last = self.add_weight(name="mean_loss_last_epoch", shape=(t,), initializer="ones", trainable=False)
-        self.before = self.add_weight(name="mean_loss_epoch_before", shape=(t,), initializer="ones",
-                                      trainable=False)
+        self.before = self.add_weight(name="mean_loss_epoch_before", shape=(t,), initializer="ones", trainable=False)
         self.epochs = self.add_weight(name="epochs_seen", shape=(), initializer="zeros", trainable=False)
 
     def combine(self, losses):
@@ -313,8 +323,9 @@ def check_loss_weights(loss_weights, task_names: Sequence[str]) -> list[float] |
     if isinstance(loss_weights, Mapping):
         unknown = [k for k in loss_weights if k not in task_names]
         if unknown:
-            raise ValueError(f"loss_weights names task {unknown[0]!r}, which is not one of the tasks "
-                             f"{list(task_names)}.")
+            raise ValueError(
+                f"loss_weights names task {unknown[0]!r}, which is not one of the tasks {list(task_names)}."
+            )
         weights = []
         for t in task_names:
             v = loss_weights.get(t, 1.0)
@@ -324,13 +335,19 @@ def check_loss_weights(loss_weights, task_names: Sequence[str]) -> list[float] |
         return weights
     if isinstance(loss_weights, str) and loss_weights in LOSS_WEIGHTINGS:
         return loss_weights
-    raise ValueError(f"unknown loss_weights {loss_weights!r}; use None, a dict of task weights, "
-                     f"or one of {list(LOSS_WEIGHTINGS)}.")
+    raise ValueError(
+        f"unknown loss_weights {loss_weights!r}; use None, a dict of task weights, or one of {list(LOSS_WEIGHTINGS)}."
+    )
 
 
-def make_weighting(loss_weights, task_names: Sequence[str], task_types: Sequence[str],
-                   gradnorm_alpha: float = 1.5, gradnorm_lr: float = 0.01,
-                   dwa_temperature: float = 2.0) -> _Weighting:
+def make_weighting(
+    loss_weights,
+    task_names: Sequence[str],
+    task_types: Sequence[str],
+    gradnorm_alpha: float = 1.5,
+    gradnorm_lr: float = 0.01,
+    dwa_temperature: float = 2.0,
+) -> _Weighting:
     """Build the weighting layer from the estimator's ``loss_weights`` argument.
 
     ``None`` -> all ones; a dict ``{task: weight}`` (missing tasks weigh 1);

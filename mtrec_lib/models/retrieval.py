@@ -41,6 +41,7 @@ Examples
 >>> model.recommend([0, 1], n=3).columns.tolist()
 ['user_id', 'item_id', 'score', 'rank']
 """
+
 from __future__ import annotations
 
 import time
@@ -63,8 +64,7 @@ from mtrec_lib.models.layers import MLP, as_units
 __all__ = ["JointRetrievalRating", "TwoTowerRatingModel", "top_k_accuracy"]
 
 _PACKAGE = "mtrec_lib"
-_OPTIMIZERS = {"adagrad": keras.optimizers.Adagrad, "adam": keras.optimizers.Adam,
-               "sgd": keras.optimizers.SGD}
+_OPTIMIZERS = {"adagrad": keras.optimizers.Adagrad, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
 # ---------------------------------------------------------------------------
@@ -102,9 +102,17 @@ class TwoTowerRatingModel(keras.Model):
     ((2, 1), (2, 4))
     """
 
-    def __init__(self, n_users: int, n_items: int, embedding_dim: int = 32,
-                 rating_units: Sequence[int] = (256, 64), rating_weight: float = 1.0,
-                 retrieval_weight: float = 1.0, item_log_q: Sequence[float] | None = None, **kwargs):
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        embedding_dim: int = 32,
+        rating_units: Sequence[int] = (256, 64),
+        rating_weight: float = 1.0,
+        retrieval_weight: float = 1.0,
+        item_log_q: Sequence[float] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.n_users, self.n_items = int(n_users), int(n_items)
         self.embedding_dim = int(embedding_dim)
@@ -119,9 +127,16 @@ class TwoTowerRatingModel(keras.Model):
         # in a batch, subtracted from its in-batch logit so popular items are not
         # over-penalised as negatives. None: no correction (the TFRS default).
         self.item_log_q = None if item_log_q is None else np.asarray(item_log_q, dtype="float32").ravel()
-        self._log_q = None if item_log_q is None else self.add_weight(
-            shape=(self.n_items + 1,), initializer=keras.initializers.Constant(self.item_log_q),
-            trainable=False, name="item_log_q")
+        self._log_q = (
+            None
+            if item_log_q is None
+            else self.add_weight(
+                shape=(self.n_items + 1,),
+                initializer=keras.initializers.Constant(self.item_log_q),
+                trainable=False,
+                name="item_log_q",
+            )
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.rating_tracker = keras.metrics.Mean(name="rating_loss")
         self.retrieval_tracker = keras.metrics.Mean(name="retrieval_loss")
@@ -181,10 +196,16 @@ class TwoTowerRatingModel(keras.Model):
         return self._logs(self._objective(rating_loss, retrieval_loss), rating_loss, retrieval_loss)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items,
-                "embedding_dim": self.embedding_dim, "rating_units": list(self.rating_units),
-                "rating_weight": self.rating_weight, "retrieval_weight": self.retrieval_weight,
-                "item_log_q": None if self.item_log_q is None else self.item_log_q.tolist()}
+        return {
+            **super().get_config(),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "embedding_dim": self.embedding_dim,
+            "rating_units": list(self.rating_units),
+            "rating_weight": self.rating_weight,
+            "retrieval_weight": self.retrieval_weight,
+            "item_log_q": None if self.item_log_q is None else self.item_log_q.tolist(),
+        }
 
 
 # ---------------------------------------------------------------------------
@@ -264,11 +285,21 @@ class JointRetrievalRating(BaseEstimator):
     {'top100_accuracy': ..., 'rmse': ...}
     """
 
-    def __init__(self, embedding_dim: int = 32, rating_units: Sequence[int] = (256, 64),
-                 rating_weight: float = 1.0, retrieval_weight: float = 1.0, epochs: int = 3,
-                 batch_size: int = 8192, learning_rate: float = 0.1, optimizer: str = "adagrad",
-                 logq_correction: bool = False, eval_batch_size: int = 4096, deterministic: bool = True,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        embedding_dim: int = 32,
+        rating_units: Sequence[int] = (256, 64),
+        rating_weight: float = 1.0,
+        retrieval_weight: float = 1.0,
+        epochs: int = 3,
+        batch_size: int = 8192,
+        learning_rate: float = 0.1,
+        optimizer: str = "adagrad",
+        logq_correction: bool = False,
+        eval_batch_size: int = 4096,
+        deterministic: bool = True,
+        seed: int = 0,
+    ) -> None:
         self.embedding_dim = embedding_dim
         self.rating_units = rating_units
         self.rating_weight = rating_weight
@@ -289,8 +320,10 @@ class JointRetrievalRating(BaseEstimator):
         p["rating_weight"] = _as_float(p["rating_weight"], "rating_weight")
         p["retrieval_weight"] = _as_float(p["retrieval_weight"], "retrieval_weight")
         if p["rating_weight"] == 0 and p["retrieval_weight"] == 0:
-            raise ValueError("rating_weight and retrieval_weight are both 0: nothing to train. "
-                             "Give at least one task a positive weight.")
+            raise ValueError(
+                "rating_weight and retrieval_weight are both 0: nothing to train. "
+                "Give at least one task a positive weight."
+            )
         p["epochs"] = check_positive_int(p["epochs"], "epochs")
         p["batch_size"] = check_positive_int(p["batch_size"], "batch_size")
         p["eval_batch_size"] = check_positive_int(p["eval_batch_size"], "eval_batch_size")
@@ -304,20 +337,27 @@ class JointRetrievalRating(BaseEstimator):
     @staticmethod
     def _check(df: pd.DataFrame, name: str, rating: bool, some_rated: bool = True) -> None:
         # ids must be complete; ratings may be NaN (an interaction without a rating)
-        check_frame(df, name, required=[USER, ITEM], no_nan=[USER, ITEM],
-                    numeric=[RATING] if rating else None)
+        check_frame(df, name, required=[USER, ITEM], no_nan=[USER, ITEM], numeric=[RATING] if rating else None)
         if rating and some_rated and df[RATING].isna().all():
-            raise ValueError(f"{name}: column 'rating' has no values (all NaN). Pass rated rows, "
-                             "or set rating_weight=0 for retrieval from interactions only.")
+            raise ValueError(
+                f"{name}: column 'rating' has no values (all NaN). Pass rated rows, "
+                "or set rating_weight=0 for retrieval from interactions only."
+            )
 
     def _index(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Embedding rows of each row's user and item; unknown ids -> 0 (OOV bucket)."""
-        return (self.user_ids_.get_indexer(df[USER]) + 1).astype("int32"), \
-            (self.item_ids_.get_indexer(df[ITEM]) + 1).astype("int32")
+        return (self.user_ids_.get_indexer(df[USER]) + 1).astype("int32"), (
+            self.item_ids_.get_indexer(df[ITEM]) + 1
+        ).astype("int32")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, ratings: pd.DataFrame, items: Iterable | pd.Series | None = None,
-            eval_data: pd.DataFrame | None = None, verbose: int | str = 0) -> JointRetrievalRating:
+    def fit(
+        self,
+        ratings: pd.DataFrame,
+        items: Iterable | pd.Series | None = None,
+        eval_data: pd.DataFrame | None = None,
+        verbose: int | str = 0,
+    ) -> JointRetrievalRating:
         """Train on a ratings frame with columns ``user_id``, ``item_id`` and ``rating``.
 
         Parameters
@@ -346,8 +386,9 @@ class JointRetrievalRating(BaseEstimator):
 
         p = self._validated()
         has_rating = RATING in getattr(ratings, "columns", ())
-        self._check(ratings, "fit(ratings)", rating=p["rating_weight"] > 0 or has_rating,
-                    some_rated=p["rating_weight"] > 0)
+        self._check(
+            ratings, "fit(ratings)", rating=p["rating_weight"] > 0 or has_rating, some_rated=p["rating_weight"] > 0
+        )
         if items is not None:
             items = pd.Index(list(items) if not isinstance(items, (pd.Series, pd.Index, np.ndarray)) else items)
             if items.isna().any():
@@ -370,14 +411,21 @@ class JointRetrievalRating(BaseEstimator):
         if self.logq_correction:
             counts = np.bincount(i, minlength=len(self.item_ids_) + 1).astype(float)
             log_q = np.log(np.maximum(counts, 1.0) / len(i))
-        self.model_ = TwoTowerRatingModel(len(self.user_ids_), len(self.item_ids_), p["embedding_dim"],
-                                          p["rating_units"], p["rating_weight"], p["retrieval_weight"],
-                                          item_log_q=log_q)
+        self.model_ = TwoTowerRatingModel(
+            len(self.user_ids_),
+            len(self.item_ids_),
+            p["embedding_dim"],
+            p["rating_units"],
+            p["rating_weight"],
+            p["retrieval_weight"],
+            item_log_q=log_q,
+        )
         self.model_.compile(optimizer=_OPTIMIZERS[p["optimizer"]](learning_rate=p["learning_rate"]))
         rng = np.random.default_rng(p["seed"])
         # Which items each user rated in training (rows: user embedding rows).
-        self._seen = sparse.csr_matrix((np.ones(len(u), dtype=bool), (u, i - 1)),
-                                       shape=(len(self.user_ids_) + 1, len(self.item_ids_)))
+        self._seen = sparse.csr_matrix(
+            (np.ones(len(u), dtype=bool), (u, i - 1)), shape=(len(self.user_ids_) + 1, len(self.item_ids_))
+        )
         self.history_ = {"loss": [], "rating_loss": [], "retrieval_loss": []}
         if eval_data is not None:
             self.history_.update({"top100_accuracy": [], "rmse": []})
@@ -386,8 +434,15 @@ class JointRetrievalRating(BaseEstimator):
             # Our own seeded shuffle each epoch: the batches (and so the in-batch
             # negatives) differ from epoch to epoch, reproducibly.
             perm = rng.permutation(len(y))
-            hist = self.model_.fit({"user": u[perm], "item": i[perm]}, y[perm], batch_size=p["batch_size"],
-                                   epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=verbose)
+            hist = self.model_.fit(
+                {"user": u[perm], "item": i[perm]},
+                y[perm],
+                batch_size=p["batch_size"],
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                shuffle=False,
+                verbose=verbose,
+            )
             for key in ("loss", "rating_loss", "retrieval_loss"):
                 self.history_[key].append(float(hist.history[key][-1]))
             if eval_data is not None:
@@ -432,8 +487,10 @@ class JointRetrievalRating(BaseEstimator):
         step = check_positive_int(self.eval_batch_size, "eval_batch_size")
         # Plain eager calls in chunks: keras' predict() builds a tf.function per call
         # shape and warns about retracing when a notebook predicts on many frame sizes.
-        out = [np.asarray(self.model_({"user": u[s:s + step], "item": i[s:s + step]})["rating"])
-               for s in range(0, len(u), step)]
+        out = [
+            np.asarray(self.model_({"user": u[s : s + step], "item": i[s : s + step]})["rating"])
+            for s in range(0, len(u), step)
+        ]
         return np.concatenate(out).astype(float).ravel()
 
     def _scores(self, user_rows: np.ndarray) -> np.ndarray:
@@ -465,14 +522,16 @@ class JointRetrievalRating(BaseEstimator):
         hits = 0
         step = check_positive_int(self.eval_batch_size, "eval_batch_size")
         for s in range(0, len(data), step):
-            scores = self._scores(u[s:s + step])
+            scores = self._scores(u[s : s + step])
             if exclude_seen:
-                self._mask_seen(scores, u[s:s + step], keep=i[s:s + step] - 1)
+                self._mask_seen(scores, u[s : s + step], keep=i[s : s + step] - 1)
             # The chunk's share of hits times its rows: its hit count (an integer, rounded back).
-            hits += round(top_k_accuracy(scores, i[s:s + step] - 1, k) * len(scores))
+            hits += round(top_k_accuracy(scores, i[s : s + step] - 1, k) * len(scores))
         rated = data[RATING].notna().to_numpy()
-        return {f"top{k}_accuracy": hits / len(data),
-                "rmse": rmse(data[RATING].to_numpy(dtype=float)[rated], self.predict_rating(data[rated]))}
+        return {
+            f"top{k}_accuracy": hits / len(data),
+            "rmse": rmse(data[RATING].to_numpy(dtype=float)[rated], self.predict_rating(data[rated])),
+        }
 
     def recommend(self, user_ids: Iterable, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-``n`` items per user by retrieval score.
@@ -501,20 +560,24 @@ class JointRetrievalRating(BaseEstimator):
         frames = []
         step = check_positive_int(self.eval_batch_size, "eval_batch_size")
         for s in range(0, len(users), step):
-            scores = self._scores(rows[s:s + step])
+            scores = self._scores(rows[s : s + step])
             if exclude_seen:
-                self._mask_seen(scores, rows[s:s + step])
+                self._mask_seen(scores, rows[s : s + step])
             m = min(n, n_items)
             top = np.argpartition(-scores, m - 1, axis=1)[:, :m]
             top_scores = np.take_along_axis(scores, top, axis=1)
             order = np.argsort(-top_scores, axis=1, kind="stable")
             top = np.take_along_axis(top, order, axis=1)
             top_scores = np.take_along_axis(top_scores, order, axis=1)
-            frames.append(pd.DataFrame({
-                USER: np.repeat(users[s:s + step].to_numpy(), m),
-                ITEM: self.item_ids_.to_numpy()[top.ravel()],
-                "score": top_scores.ravel(),
-                "rank": np.tile(np.arange(1, m + 1), len(top)),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        USER: np.repeat(users[s : s + step].to_numpy(), m),
+                        ITEM: self.item_ids_.to_numpy()[top.ravel()],
+                        "score": top_scores.ravel(),
+                        "rank": np.tile(np.arange(1, m + 1), len(top)),
+                    }
+                )
+            )
         recs = pd.concat(frames, ignore_index=True)
         return recs[np.isfinite(recs["score"])].reset_index(drop=True)

@@ -11,6 +11,7 @@ written out rather than calling ``model.fit``: Keras 3.15 breaks there with dict
 (keras-team/keras#20329) and with scalar logs across workers (tensorflow#72388).
 :mod:`mtrec_lib.scale.distributed` builds on this module to train across processes.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,10 +63,16 @@ def model_inputs(spec, tasks: Sequence[str] | None = None) -> Callable:
 
 
 def _check_dataset_columns(element_spec, spec, tasks: Sequence[str], where: str) -> None:
-    if not (isinstance(element_spec, tuple) and len(element_spec) == 2 and isinstance(element_spec[0], dict)
-            and isinstance(element_spec[1], dict)):
-        raise ValueError(f"{where}: the dataset must yield (features, labels) pairs of dicts of column tensors, "
-                         f"e.g. shards.dataset(batch_size, labels={list(tasks)}); it yields {element_spec}.")
+    if not (
+        isinstance(element_spec, tuple)
+        and len(element_spec) == 2
+        and isinstance(element_spec[0], dict)
+        and isinstance(element_spec[1], dict)
+    ):
+        raise ValueError(
+            f"{where}: the dataset must yield (features, labels) pairs of dicts of column tensors, "
+            f"e.g. shards.dataset(batch_size, labels={list(tasks)}); it yields {element_spec}."
+        )
     x, y = element_spec
     for c in spec.columns:
         if c not in x:
@@ -107,8 +114,17 @@ def _distributed_loop(model, strategy, dist_dataset, epochs: int, steps_per_epoc
     return history
 
 
-def fit_dataset(estimator, dataset, *, summary: pd.DataFrame, epochs: int | None = None,
-                steps_per_epoch: int | None = None, strategy=None, verbose: Any = 0, callbacks: list | None = None):
+def fit_dataset(
+    estimator,
+    dataset,
+    *,
+    summary: pd.DataFrame,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    strategy=None,
+    verbose: Any = 0,
+    callbacks: list | None = None,
+):
     """Train ``estimator`` (a :class:`~mtrec_lib.MultiTaskLearning`) from a ``tf.data`` stream.
 
     Parameters
@@ -150,8 +166,15 @@ def fit_dataset(estimator, dataset, *, summary: pd.DataFrame, epochs: int | None
     models with dict inputs (keras-team/keras#20329) and, across workers, on scalar
     metrics (tensorflow/tensorflow#72388).
     """
-    return estimator.fit(dataset, summary=summary, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                         strategy=strategy, verbose=verbose, callbacks=callbacks)
+    return estimator.fit(
+        dataset,
+        summary=summary,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        strategy=strategy,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
 
 
 class _shard_errors_surface:
@@ -172,14 +195,24 @@ class _shard_errors_surface:
         found = re.search(r"\b((?:Missing)?ShardError): (.*?)(?:\n|$)", exc.message or "")
         # The shard reader raised it, so its module is loaded; looked up rather than imported,
         # because the scale package builds on this module, not the other way round.
-        module = sys.modules.get("mtrec_lib.scale.shards") or sys.modules.get("mtrec_lib.data.shards")
+        module = sys.modules.get("mtrec_lib.scale.shards")
         if found and module is not None:
             raise getattr(module, found.group(1))(found.group(2).rstrip(" .") + ".") from None
         return False
 
 
-def train_on_dataset(model, dataset, spec, tasks: Sequence[str], *, epochs: int, steps_per_epoch: int | None = None,
-                     strategy=None, verbose: Any = 0, callbacks: list | None = None) -> dict[str, list[float]]:
+def train_on_dataset(
+    model,
+    dataset,
+    spec,
+    tasks: Sequence[str],
+    *,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+    strategy=None,
+    verbose: Any = 0,
+    callbacks: list | None = None,
+) -> dict[str, list[float]]:
     """Train a compiled training model on raw column batches; returns the per-epoch logs.
 
     ``dataset`` as in :func:`fit_dataset`; ``spec`` is the fitted
@@ -196,15 +229,23 @@ def train_on_dataset(model, dataset, spec, tasks: Sequence[str], *, epochs: int,
             raise TypeError("fit_dataset(dataset): without a strategy, pass a tf.data.Dataset, not a function.")
         _check_dataset_columns(dataset.element_spec, spec, list(tasks), "fit_dataset(dataset)")
         with _shard_errors_surface():
-            return model.fit(dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE), epochs=epochs,
-                             steps_per_epoch=steps_per_epoch, verbose=verbose, callbacks=list(callbacks or []),
-                             shuffle=False).history  # the stream shuffles itself
+            return model.fit(
+                dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE),
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                verbose=verbose,
+                callbacks=list(callbacks or []),
+                shuffle=False,
+            ).history  # the stream shuffles itself
     if not callable(dataset) or isinstance(dataset, tf.data.Dataset):
-        raise TypeError("fit_dataset(dataset, strategy=...): pass a function input_context -> tf.data.Dataset, "
-                        "so that each worker reads its own part of the data.")
+        raise TypeError(
+            "fit_dataset(dataset, strategy=...): pass a function input_context -> tf.data.Dataset, "
+            "so that each worker reads its own part of the data."
+        )
     if steps_per_epoch is None:
-        raise ValueError("fit_dataset(strategy=...): give steps_per_epoch; every worker must take the same "
-                         "number of steps.")
+        raise ValueError(
+            "fit_dataset(strategy=...): give steps_per_epoch; every worker must take the same number of steps."
+        )
     steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
 
     def dataset_fn(ctx):
@@ -213,5 +254,6 @@ def train_on_dataset(model, dataset, spec, tasks: Sequence[str], *, epochs: int,
         return ds.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE)
 
     with _shard_errors_surface():
-        return _distributed_loop(model, strategy, strategy.distribute_datasets_from_function(dataset_fn), epochs,
-                                 steps_per_epoch, verbose)
+        return _distributed_loop(
+            model, strategy, strategy.distribute_datasets_from_function(dataset_fn), epochs, steps_per_epoch, verbose
+        )

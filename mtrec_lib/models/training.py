@@ -21,6 +21,7 @@ is the weighted quantity actually minimised; ``<task>_loss`` per task;
 parameters, averaged over the epoch's batches (whenever per-task gradients are computed:
 ``gradient != "sum"`` or ``gradient_cosine=True``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -50,8 +51,11 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     >>> type(net.optimizer).__name__, round(float(net.optimizer.learning_rate), 6)
     ('Adam', 0.01)
     """
-    model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), jit_compile=False,
-                  steps_per_execution=STEPS_PER_EXECUTION)
+    model.compile(
+        optimizer=keras.optimizers.Adam(float(learning_rate)),
+        jit_compile=False,
+        steps_per_execution=STEPS_PER_EXECUTION,
+    )
 
 
 class _EndEpoch(keras.callbacks.Callback):
@@ -91,9 +95,18 @@ class MultiTaskModel(keras.Model):
         so a saved and reloaded model continues the same sequence).
     """
 
-    def __init__(self, network: keras.Model, task_types: Mapping[str, str], weighting,
-                 shared_layer: str | None = None, loss_outputs: Mapping[str, str] | None = None,
-                 gradient: str = "sum", gradient_cosine: bool = False, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        network: keras.Model,
+        task_types: Mapping[str, str],
+        weighting,
+        shared_layer: str | None = None,
+        loss_outputs: Mapping[str, str] | None = None,
+        gradient: str = "sum",
+        gradient_cosine: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.network = network
         self.task_names = list(task_types)
@@ -103,8 +116,10 @@ class MultiTaskModel(keras.Model):
         self.shared_layer = shared_layer
         if isinstance(weighting, GradNorm):
             if shared_layer is None:
-                raise ValueError("GradNorm needs a shared layer to measure gradient norms on; this "
-                                 "architecture has none. Use loss_weights=None, a dict or 'uncertainty'.")
+                raise ValueError(
+                    "GradNorm needs a shared layer to measure gradient norms on; this "
+                    "architecture has none. Use loss_weights=None, a dict or 'uncertainty'."
+                )
         if gradient not in GRADIENT_METHODS:
             raise ValueError(f"unknown gradient {gradient!r}; choose one of {list(GRADIENT_METHODS)}.")
         self.gradient = gradient
@@ -113,14 +128,14 @@ class MultiTaskModel(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.objective_tracker = keras.metrics.Mean(name="objective")
         self.task_trackers = {t: keras.metrics.Mean(name=f"{t}_loss") for t in self.task_names}
-        pairs = [(a, b) for i, a in enumerate(self.task_names) for b in self.task_names[i + 1:]]
-        self.cosine_trackers = ({(a, b): keras.metrics.Mean(name=f"grad_cos_{a}_{b}") for a, b in pairs}
-                                if self.per_task_gradients else {})
+        pairs = [(a, b) for i, a in enumerate(self.task_names) for b in self.task_names[i + 1 :]]
+        self.cosine_trackers = (
+            {(a, b): keras.metrics.Mean(name=f"grad_cos_{a}_{b}") for a, b in pairs} if self.per_task_gradients else {}
+        )
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.objective_tracker, *self.task_trackers.values(),
-                *self.cosine_trackers.values()]
+        return [self.loss_tracker, self.objective_tracker, *self.task_trackers.values(), *self.cosine_trackers.values()]
 
     def fit(self, *args, callbacks=None, **kwargs):
         """``keras.Model.fit``, telling the loss weighting when each epoch ends."""
@@ -143,8 +158,8 @@ class MultiTaskModel(keras.Model):
     def _logs(self, losses, objective, training: bool) -> dict:
         self.loss_tracker.update_state(ops.sum(ops.stack(losses)))
         self.objective_tracker.update_state(objective)
-        for t, l in zip(self.task_names, losses):
-            self.task_trackers[t].update_state(l)
+        for t, loss in zip(self.task_names, losses):
+            self.task_trackers[t].update_state(loss)
         logs = {m.name: m.result() for m in self.metrics}
         if not training:  # gradients exist only in training
             for m in self.cosine_trackers.values():
@@ -187,8 +202,9 @@ class MultiTaskModel(keras.Model):
         norms = []
         for loss in losses:
             g = tape.gradient(loss, kernels)
-            norms.append(ops.sqrt(sum(ops.sum(ops.square(gi[start:])) for gi, (_, start) in zip(g, shared)
-                                     if gi is not None)))
+            norms.append(
+                ops.sqrt(sum(ops.sum(ops.square(gi[start:])) for gi, (_, start) in zip(g, shared) if gi is not None))
+            )
         return ops.stack(norms)
 
     def _gradnorm_step(self, x, y):
@@ -229,8 +245,12 @@ class MultiTaskModel(keras.Model):
         def dense(g, v):
             return tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
 
-        flat = ops.stack([ops.concatenate([ops.reshape(dense(task_grads[i][k], net_vars[k]), (-1,))
-                                           for k in shared], axis=0) for i in range(n_tasks)])
+        flat = ops.stack(
+            [
+                ops.concatenate([ops.reshape(dense(task_grads[i][k], net_vars[k]), (-1,)) for k in shared], axis=0)
+                for i in range(n_tasks)
+            ]
+        )
         order = None
         if self.gradient == "pcgrad":  # a fresh random task order each step, from (seed, step)
             step = tf.cast(self.optimizer.iterations, tf.int32)
@@ -241,12 +261,15 @@ class MultiTaskModel(keras.Model):
         start = 0
         for k in shared:
             size = int(np.prod(net_vars[k].shape))
-            grads[k] = ops.reshape(update[start:start + size], net_vars[k].shape)
+            grads[k] = ops.reshape(update[start : start + size], net_vars[k].shape)
             start += size
         for k in range(len(net_vars)):
             if grads[k] is None:
-                parts = [scale[i] * dense(task_grads[i][k], net_vars[k]) for i in range(n_tasks)
-                         if task_grads[i][k] is not None]
+                parts = [
+                    scale[i] * dense(task_grads[i][k], net_vars[k])
+                    for i in range(n_tasks)
+                    if task_grads[i][k] is not None
+                ]
                 grads[k] = sum(parts) if parts else tf.zeros_like(net_vars[k])
         if regularisation is not None:
             reg_grads = tape.gradient(regularisation, net_vars)
