@@ -135,8 +135,9 @@ def test_optimising_a_recommender(built_site):
     # tuning "raised the click AUC and left the purchase AUC within noise"
     assert gain["+ tuning"]["click"] > 2 * r["gain_se"]["click"]["+ tuning"]
     assert abs(gain["+ tuning"]["purchase"]) < 2 * r["gain_se"]["purchase"]["+ tuning"]
-    # "four of the six settings beat the untuned model"; the test-best trial is not the chosen one
-    assert r["search_trials"] == 6 and r["trials_beating_untuned"] == 4
+    # several of the six settings beat the untuned model (the page glues how many); the test-best
+    # trial is not the chosen one
+    assert r["search_trials"] == 6 and r["trials_beating_untuned"] >= 2
     assert r["test_best_trial"] != ladder["+ tuning"]["chosen"]
     # data and features bought more than model choice and tuning together, for both tasks
     for t in TASKS:

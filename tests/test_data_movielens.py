@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import shutil
 import urllib.error
+import urllib.request
 import zipfile
 
 import numpy as np
@@ -52,7 +53,7 @@ def offline(monkeypatch, fetched):
         calls["recbole"] += 1
         return dict(files)
 
-    monkeypatch.setattr(ml_mod.urllib.request, "urlopen", no_grouplens)
+    monkeypatch.setattr(urllib.request, "urlopen", no_grouplens)
     monkeypatch.setattr(ml_mod, "_fetch_recbole_files", recbole)
     return calls
 
@@ -145,7 +146,7 @@ def test_grouplens_route_gives_identical_tables(fetched, tmp_path, monkeypatch):
         seen["url"], seen["timeout"] = url, timeout
         return _FakeResponse(blob)
 
-    monkeypatch.setattr(ml_mod.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     got = mt.data.load_movielens_100k(cache_dir=tmp_path, source="grouplens", progress=False)
     assert got.source == "grouplens"
     assert seen == {"url": "https://files.grouplens.org/datasets/movielens/ml-100k.zip", "timeout": 10.0}
@@ -154,9 +155,7 @@ def test_grouplens_route_gives_identical_tables(fetched, tmp_path, monkeypatch):
 
 
 def test_grouplens_checksum_mismatch_is_an_error(tmp_path, monkeypatch, offline):
-    monkeypatch.setattr(
-        ml_mod.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"PK\x03\x04 not the real zip")
-    )
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"PK\x03\x04 not the real zip"))
     with pytest.raises(ml_mod.DataIntegrityError, match="SHA-256"):
         mt.data.load_movielens_100k(cache_dir=tmp_path, source="grouplens", progress=False)
     assert not (tmp_path / "ml-100k" / "ratings.csv").exists()  # nothing unverified was cached
@@ -170,9 +169,7 @@ def test_auto_falls_back_to_recbole_when_grouplens_is_unreachable(tmp_path, offl
 
 
 def test_auto_falls_back_when_grouplens_serves_a_bad_file(tmp_path, monkeypatch, offline):
-    monkeypatch.setattr(
-        ml_mod.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"<html>captive portal</html>")
-    )
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"<html>captive portal</html>"))
     got = mt.data.load_movielens_100k(cache_dir=tmp_path, progress=False)
     assert got.source == "recbole"
 

