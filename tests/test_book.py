@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from html.parser import HTMLParser
 
 import pytest
 import yaml
@@ -141,6 +142,57 @@ def test_result_regex_tells_a_print_from_other_text():
     assert _PRINTS_RESULT.search('x = 1\nprint("RESULT", json.dumps(r))')
     assert _PRINTS_RESULT.search("print(\n    'RESULT', json.dumps(r))")
     assert not _PRINTS_RESULT.search('DEFAULT_RESULTS = root / "results"\nprint(RESULTS)')
+
+
+class _ProseText(HTMLParser):
+    """The text of a page's <main> outside code, outputs and typeset math."""
+
+    SKIP_TAGS = {"script", "style", "pre", "code"}
+    SKIP_CLASSES = {"math", "output", "cell_output", "highlight"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.in_main, self.parts = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("br", "img", "hr", "input", "meta", "link", "wbr"):
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        skip = tag in self.SKIP_TAGS or bool(classes & self.SKIP_CLASSES)
+        self.stack.append((tag, skip))
+        self.in_main += tag == "main"
+
+    def handle_startendtag(self, tag, attrs):  # <img ... />: nothing to open or close
+        pass
+
+    def handle_endtag(self, tag):
+        if tag not in (t for t, _ in self.stack):  # a stray or void end tag closes nothing
+            return
+        while self.stack:
+            open_tag, _ = self.stack.pop()
+            self.in_main -= open_tag == "main"
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data):
+        if self.in_main and not any(skip for _, skip in self.stack):
+            self.parts.append(data)
+
+
+def test_no_page_shows_raw_math_delimiters(built_site):
+    # A dollar sign left in the prose is math that MyST did not parse (e.g. $$...$$ glued to the
+    # lines around it inside a list item): the reader sees "$" around the formula's source. A
+    # dollar before a digit is money ("$50,000").
+    stray = re.compile(r".{0,40}\$(?!\d).{0,40}")
+    bad = []
+    for page in sorted(built_site.rglob("*.html")):
+        if page.relative_to(built_site).parts[0] in ("_static", "_sources", "_images"):
+            continue
+        parser = _ProseText()
+        parser.feed(page.read_text(encoding="utf-8"))
+        found = stray.findall(" ".join(parser.parts))
+        bad += [f"{page.relative_to(built_site)}: {m.strip()!r}" for m in found]
+    assert not bad, "stray $ in the prose (unparsed math):\n" + "\n".join(bad)
 
 
 def test_no_page_shows_a_result_line_and_the_cache_keeps_them(built_site):
