@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import yaml
@@ -193,6 +194,24 @@ def test_no_page_shows_raw_math_delimiters(built_site):
         found = stray.findall(" ".join(parser.parts))
         bad += [f"{page.relative_to(built_site)}: {m.strip()!r}" for m in found]
     assert not bad, "stray $ in the prose (unparsed math):\n" + "\n".join(bad)
+
+
+def test_no_page_shows_the_builders_home_folder_or_a_progress_bar(built_site):
+    # A cache path under the home folder, or a tqdm bar ("12.3MB/s]"), on a page is noise
+    # from the machine that built it; the loaders keep both off the page by default.
+    home = str(Path.home()).rstrip("/") + "/"
+    bar = re.compile(r"\d+(?:\.\d+)?\s?[kMG]?(?:B|it)/s\]")
+    bad = []
+    for page in sorted(built_site.rglob("*.html")):
+        rel = page.relative_to(built_site)
+        if rel.parts[0] in ("_static", "_sources", "_images"):
+            continue
+        text = page.read_text(encoding="utf-8")
+        if home in text:
+            bad.append(f"{rel}: home folder {home}")
+        if found := bar.search(text):
+            bad.append(f"{rel}: progress bar {found.group()!r}")
+    assert not bad, "\n".join(bad)
 
 
 def test_no_page_shows_a_result_line_and_the_cache_keeps_them(built_site):

@@ -154,6 +154,22 @@ def test_grouplens_route_gives_identical_tables(fetched, tmp_path, monkeypatch):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(data, name))
 
 
+def test_a_fetch_in_a_notebook_leaves_no_progress_bars_and_no_home_path(fetched, tmp_path, monkeypatch, capsys):
+    # In a notebook stderr is not a terminal (capsys's is not either): the default draws no
+    # bars, which would otherwise land on the page, and the printed data hides the cache path.
+    data, _, _ = fetched
+    blob = _official_zip(data)
+    monkeypatch.setattr(ml_mod, "UDATA_SHA256", sha256_bytes(zipfile.ZipFile(io.BytesIO(blob)).read("ml-100k/u.data")))
+    monkeypatch.setattr(ml_mod, "GROUPLENS_ZIP_SHA256", sha256_bytes(blob))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _FakeResponse(blob))
+    got = mt.data.load_movielens_100k(cache_dir=tmp_path, source="grouplens")
+    print(got)
+    out, err = capsys.readouterr()
+    assert got.source == "grouplens" and err == ""
+    assert out.strip() == "MovieLens100K(ratings=100,000, users=943, items=1,682, source='grouplens')"
+    assert str(tmp_path) not in out
+
+
 def test_grouplens_checksum_mismatch_is_an_error(tmp_path, monkeypatch, offline):
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"PK\x03\x04 not the real zip"))
     with pytest.raises(ml_mod.DataIntegrityError, match="SHA-256"):

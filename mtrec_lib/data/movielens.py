@@ -65,6 +65,7 @@ from .cache import (
     read_json,
     sha256_bytes,
     sha256_file,
+    show_progress,
 )
 from .cache import (
     cache_dir as _cache_dir,
@@ -145,9 +146,10 @@ class MovieLens100K:
     path: Path
 
     def __repr__(self) -> str:
+        # Without .path: a page that prints the data should not show the reader's home folder.
         return (
             f"MovieLens100K(ratings={len(self.ratings):,}, users={len(self.users):,}, "
-            f"items={len(self.items):,}, source={self.source!r}, path='{self.path}')"
+            f"items={len(self.items):,}, source={self.source!r})"
         )
 
 
@@ -451,7 +453,7 @@ def _cache_problem(folder: Path) -> str | None:
 def load_movielens_100k(
     cache_dir: str | os.PathLike[str] | None = None,
     source: str = "auto",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> MovieLens100K:
     """Load MovieLens 100K as three canonical tables, fetching and caching on first use.
 
@@ -464,8 +466,10 @@ def load_movielens_100k(
         Where to fetch from when the cache is empty or invalid. "auto" tries
         GroupLens (10 s timeout), then the ``recbole==1.2.1`` wheel from PyPI.
         A valid cache is always used first, whatever the source.
-    progress : bool, default True
-        Show download progress (tqdm).
+    progress : bool, optional
+        Show fetch progress (tqdm, on stderr). Default: only when stderr is a terminal,
+        so a notebook page shows no progress bars. What was fetched from where, and why a
+        source failed, goes to the ``mtrec_lib.data`` loggers (level INFO).
 
     Returns
     -------
@@ -493,6 +497,7 @@ def load_movielens_100k(
     [6110, 11370, 27145, 34174, 21201]
     """
     check_choice(source, "source", ["auto", "grouplens", "recbole"])
+    progress = show_progress(progress)
     folder = _cache_dir(cache_dir) / _SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     problem = _cache_problem(folder)
