@@ -26,7 +26,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "metrics", "cf", "models", "rerank", "pipeline", "calibration", "experiment", "explain", "scale")
+_SUBMODULES = (
+    "data",
+    "metrics",
+    "cf",
+    "models",
+    "rerank",
+    "pipeline",
+    "calibration",
+    "experiment",
+    "explain",
+    "progress",
+    "scale",
+)
 __all__ = [*_SUBMODULES, "MultiTaskLearning", "__version__"]
 
 

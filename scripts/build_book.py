@@ -41,6 +41,8 @@ def environment() -> dict[str, str]:
     # Kernel config for build-time execution (see book/_ipython/.../ipython_kernel_config.py).
     env["IPYTHONDIR"] = str(ROOT / "book" / "_ipython")
     env.setdefault("PYTHONHASHSEED", "0")
+    # Pages show results, not progress bars (mtrec_lib.progress reads this).
+    env["MTREC_PROGRESS"] = "0"
     return env
 
 

