@@ -18,10 +18,15 @@ import importlib
 import os
 from typing import Any
 
+from mtrec_lib import _quiet_tensorflow
+
 # TensorFlow's C++ start-up messages (CUDA probing on a CPU-only laptop) would otherwise be
 # printed into every notebook page that trains a model. Set before TensorFlow is imported;
 # a reader who wants them back sets TF_CPP_MIN_LOG_LEVEL=0 before importing mtrec_lib.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The lines TensorFlow prints before that setting applies: muted during its first import, whatever
+# imports it (mt.models, `import keras`, `import tensorflow`), without importing it now.
+_quiet_tensorflow.install()
 
 # The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"

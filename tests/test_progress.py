@@ -53,3 +53,24 @@ def test_the_book_build_switches_progress_off():
     code = "import mtrec_lib.progress as p; print(p.show_progress())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "first_cells",
+    [
+        "import mtrec_lib as mt\nimport keras\nkeras.ops.ones(2)",
+        "import mtrec_lib as mt\nimport tensorflow as tf\ntf.constant(1.0) + 1",
+        "import mtrec_lib as mt\nmt.models.MMoE",
+    ],
+)
+def test_tensorflow_starts_silently_whatever_imports_it_after_the_setup_cell(first_cells, monkeypatch):
+    # A student's cells after the setup cell (`import mtrec_lib as mt`): TensorFlow's C++
+    # start-up lines (oneDNN, CUDA probing) would land in the cell's output in JupyterLab.
+    monkeypatch.delenv("MTREC_VERBOSE_TF", raising=False)
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    quiet = subprocess.run([sys.executable, "-c", first_cells], capture_output=True, text=True, check=True)
+    assert quiet.stderr == ""
+    # The lines exist (so the test can fail): without the library's finder they are printed.
+    monkeypatch.setenv("MTREC_VERBOSE_TF", "1")
+    loud = subprocess.run([sys.executable, "-c", first_cells], capture_output=True, text=True, check=True)
+    assert "cuda" in loud.stderr.lower() or "onednn" in loud.stderr.lower()

@@ -18,36 +18,11 @@ Examples
 
 from __future__ import annotations
 
-import os
-import sys
+from mtrec_lib import _quiet_tensorflow
 
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up lines (oneDNN, CUDA probing) kept off stderr.
-
-    TensorFlow 2.21 prints them through absl before ``TF_CPP_MIN_LOG_LEVEL`` applies, and a
-    book page would show them under the first cell that touches a model. Python errors
-    still surface: only file descriptor 2 is muted, and only during the import.
-    """
-    if "tensorflow" in sys.modules or os.environ.get("MTREC_VERBOSE_TF"):
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:  # no usable stderr descriptor (some embedded interpreters)
-        return
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # platform probing prints too: do it now
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-_import_tensorflow_quietly()
+# Silent even when mtrec_lib.models is the first thing imported (see mtrec_lib/_quiet_tensorflow.py).
+_quiet_tensorflow.install()
+import tensorflow  # noqa: E402, F401
 
 from mtrec_lib.models import gradients  # noqa: E402
 from mtrec_lib.models.architectures import ARCHITECTURES, DEFAULT_HYPERPARAMETERS, build_network  # noqa: E402
