@@ -115,7 +115,7 @@ def test_the_optimiser_is_keras_adam(fitted):
     import keras
 
     assert type(fitted.model_.optimizer) is keras.optimizers.Adam
-    assert not hasattr(mt.models.training, "FusedAdam")
+    assert not hasattr(mt.models.architectures, "FusedAdam")
 
 
 # --------------------------------------------------------------------------- label leaks

@@ -25,7 +25,12 @@ _quiet_tensorflow.install()
 import tensorflow  # noqa: E402, F401
 
 from mtrec_lib.models import gradients  # noqa: E402
-from mtrec_lib.models.architectures import ARCHITECTURES, DEFAULT_HYPERPARAMETERS, build_network  # noqa: E402
+from mtrec_lib.models.architectures import (  # noqa: E402
+    ARCHITECTURES,
+    DEFAULT_HYPERPARAMETERS,
+    MultiTaskModel,  # noqa: E402
+    build_network,
+)
 from mtrec_lib.models.estimator import TASK_TYPES, MultiTaskLearning  # noqa: E402
 from mtrec_lib.models.features import LABEL_COLUMNS, TIME_COLUMNS, FeatureSpec, LabelLeakWarning  # noqa: E402
 from mtrec_lib.models.layers import (  # noqa: E402
@@ -47,7 +52,6 @@ from mtrec_lib.models.losses import (  # noqa: E402
     task_loss,
 )
 from mtrec_lib.models.retrieval import JointRetrievalRating, TwoTowerRatingModel, top_k_accuracy  # noqa: E402
-from mtrec_lib.models.training import MultiTaskModel  # noqa: E402
 
 __all__ = [
     "MultiTaskLearning",

@@ -8,8 +8,9 @@ columns goes in, DataFrames and dicts come out.
 The fit path, for a reader who follows it: :meth:`MultiTaskLearning.fit` checks the frame
 and its labels, :mod:`mtrec_lib.models.features` decides how each column is encoded
 (and refuses or warns about features that leak a label),
-:func:`~mtrec_lib.models.architectures.build_network` builds the network and
-:mod:`mtrec_lib.models.training` trains it (``MultiTaskModel``, Adam). A
+:mod:`mtrec_lib.models.architectures` builds the network (``build_network``) and the model
+that trains it (``training_model``: ``MultiTaskModel`` with Adam), which Keras' ``fit`` runs:
+three modules from a DataFrame to Keras. A
 ``tf.data.Dataset`` takes the same set-up; :mod:`mtrec_lib.models.streaming` only converts
 its batches and runs the distributed loop.
 
@@ -60,6 +61,7 @@ from mtrec_lib.models.architectures import (
     POSITION_INPUT,
     build_network,
     esmm_cvr_name,
+    training_model,
 )
 from mtrec_lib.models.features import FeatureSpec, check_label_leaks, make_dataset
 
@@ -446,31 +448,6 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             )
         return v.astype(np.int64).reshape(-1, 1)
 
-    def _training_model(self, trained, tasks: Mapping[str, str], info: Mapping[str, Any], hp: Mapping[str, Any]):
-        """Loss weighting and the training model around ``trained``: one set-up for fit (frames and
-        datasets) and load."""
-        from mtrec_lib.models.losses import make_weighting
-        from mtrec_lib.models.training import MultiTaskModel
-
-        weighting = make_weighting(
-            self.loss_weights,
-            list(tasks),
-            list(tasks.values()),
-            hp["gradnorm_alpha"],
-            hp["gradnorm_lr"],
-            hp["dwa_temperature"],
-        )
-        return MultiTaskModel(
-            trained,
-            tasks,
-            weighting,
-            shared_layer=info["shared_layer"],
-            loss_outputs=info["loss_outputs"],
-            gradient=self.gradient,
-            gradient_cosine=bool(hp["gradient_cosine"]),
-            seed=int(self.seed),
-        )
-
     def _inputs(
         self,
         df: pd.DataFrame,
@@ -516,15 +493,15 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         import keras
         import tensorflow as tf
 
-        from mtrec_lib.models.training import compile_model
-
         keras.utils.set_random_seed(int(self.seed))
         if hp["deterministic"]:
             tf.config.experimental.enable_op_determinism()
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             network, info = build_network(self.architecture, tasks, spec, arrays, hp, position=position)
-            model = self._training_model(network if whole else network.get_layer("core"), tasks, info, hp)
-            compile_model(model, hp["learning_rate"])
+            trained = network if whole else network.get_layer("core")
+            model = training_model(
+                trained, tasks, info, hp, loss_weights=self.loss_weights, gradient=self.gradient, seed=self.seed
+            )
         return network, info, model
 
     def _fitted(
@@ -1056,7 +1033,6 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
         import keras
 
         from mtrec_lib.models import layers as _layers  # noqa: F401  (registers custom layers)
-        from mtrec_lib.models.training import compile_model
 
         path = Path(path)
 
@@ -1096,10 +1072,20 @@ gradnorm_alpha, gradnorm_lr, dwa_temperature, gradient_cosine, deterministic
             raise incomplete(_META_FILE, f"unreadable ({type(err).__name__}: {err})") from None
         est.network_ = keras.saving.load_model(path / _MODEL_FILE)
         hp = est._hyperparameters()
-        est.model_ = est._training_model(est.network_.get_layer("core"), est.tasks_, est.network_info_, hp)
+        # An old save without the optimiser state is left uncompiled: it predicts, partial_fit refuses.
+        with_optimizer = (stored is None and (path / _OPTIMIZER_FILE).exists()) or _OPTIMIZER_FILE in (stored or {})
+        est.model_ = training_model(
+            est.network_.get_layer("core"),
+            est.tasks_,
+            est.network_info_,
+            hp,
+            loss_weights=est.loss_weights,
+            gradient=est.gradient,
+            seed=est.seed,
+            compile=with_optimizer,
+        )
         est.model_.weighting.set_state(weighting_state)
-        if (stored is None and (path / _OPTIMIZER_FILE).exists()) or _OPTIMIZER_FILE in (stored or {}):
-            compile_model(est.model_, hp["learning_rate"])  # else (an old save): it predicts, partial_fit refuses
+        if with_optimizer:
             with np.load(path / _OPTIMIZER_FILE, allow_pickle=False) as f:
                 _restore_optimizer_state(est.model_, dict(f), str(path / _OPTIMIZER_FILE))
         est.history_ = history

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from mtrec_lib.models.training import STEPS_PER_EXECUTION
+from mtrec_lib.models.architectures import STEPS_PER_EXECUTION
 
 __all__ = ["fit_dataset", "model_inputs", "train_on_dataset"]
 
