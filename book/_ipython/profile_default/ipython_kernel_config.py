@@ -5,3 +5,6 @@
 # warnings and errors are still shown on the page.
 c = get_config()  # noqa: F821
 c.IPKernelApp.capture_fd_output = False
+# Figures as "retina" PNGs: twice the pixels, shown at half size (the <img> carries the
+# width), so tick labels stay sharp in the 752 px text column.
+c.InlineBackend.figure_formats = {"retina"}
