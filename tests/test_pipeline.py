@@ -312,6 +312,11 @@ def test_walkthrough_notebook(built_site):
     # "the top fifth converts several times more often than the bottom three fifths"
     q = r["quintile_observed_purchase_rate"]
     assert q[4] > 3 * np.mean(q[:3])
+    # "in the bottom three fifths it predicts almost no chance of a purchase, yet ... of those rows
+    # convert, and for the top fifth it is too sure"
+    low, top = r["low_quintiles"], r["top_quintile"]
+    assert low["predicted"] < 0.2 * low["observed"]
+    assert top["predicted"] > top["observed"]
 
 
 @pytest.mark.slow
@@ -332,6 +337,10 @@ def test_pipeline_and_ablation_notebook(built_site):
     for rr in (mmr, dpp):
         assert rr["ild"] > 0.9 and fused["ild"] < 0.8
         assert 0.8 * fused["expected_purchases"] < rr["expected_purchases"] < fused["expected_purchases"]
+    # "at the same setting of 0.7 the DPP buys a little more diversity than MMR for a little more of
+    # the purchases"
+    assert mmr["ild"] < dpp["ild"] < mmr["ild"] + 0.05
+    assert mmr["expected_purchases"] > dpp["expected_purchases"] > 0.95 * mmr["expected_purchases"]
     # the CF cut costs accuracy; the oracle is far ahead
     assert a["ranker on the whole catalogue, fused"]["expected_purchases"] > fused["expected_purchases"]
     oracle = a["oracle (true p_purchase)"]
@@ -358,6 +367,9 @@ def test_pipeline_and_ablation_notebook(built_site):
     later_gain = mmr_sweep[0.7]["ild"] - mmr_sweep[0.9]["ild"]
     later_cost = mmr_sweep[0.9]["expected_purchases"] - mmr_sweep[0.7]["expected_purchases"]
     assert first_gain / first_cost > later_gain / later_cost
+    # at lambda 0.3 the lists hold "nearly one item per category": close to the ceiling of ten items
+    # spread over the eight categories (two categories twice: 1 - 2/45)
+    assert 1 - 2 / 45 - 0.03 < mmr_sweep[0.3]["ild"] <= 1 - 2 / 45
 
 
 def test_shown_lists_orders_users_by_id_and_breaks_rank_ties_by_row_order():
