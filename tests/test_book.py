@@ -294,3 +294,58 @@ def test_every_page_has_one_header_and_one_of_each_sidebar_toggle(built_site):
             if n not in allowed:
                 bad.append(f"{rel}: {n} {toggle} buttons")
     assert not bad, "\n".join(bad)
+
+
+def _search_cjk():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import search_cjk
+
+    return search_cjk
+
+
+def test_search_language_indexes_chinese_runs_as_characters_and_bigrams():
+    search_cjk = _search_cjk()
+    lang = search_cjk.SearchEnglishCJK({})
+    words = lang.split("Collaborative filtering (协同过滤) and MMoE多任务")
+    assert words[:2] == ["Collaborative", "filtering"] and "MMoE" in words
+    assert {"协同", "同过", "过滤", "协", "同", "过", "滤", "多任", "任务"} <= set(words)
+    assert "协同过滤" not in words  # the run itself is not a term: its pieces are
+    # The browser's query split (splitQuery) gives bigrams, or the character alone.
+    assert search_cjk.cjk_query_terms("协同过滤") == ["协同", "同过", "过滤"]
+    assert search_cjk.cjk_query_terms("协") == ["协"]
+    assert search_cjk.query_key(lang, "Shared-bottom") == search_cjk.query_key(lang, "shared bottom")
+    assert search_cjk.query_key(lang, "协同过滤") == "协同 同过 过滤"  # sorted by code point, as in the browser
+
+
+def test_search_ranking_data_marks_titles_definitions_counts_and_exercise_pages():
+    from collections import Counter
+
+    from docutils.core import publish_doctree
+
+    search_cjk = _search_cjk()
+    lang = search_cjk.SearchEnglishCJK({})
+    pages = {
+        "a/01_intro": search_cjk.page_signals(
+            lang, publish_doctree("Intro\n=====\n\n**MMoE** (multi-gate mixture of experts) shares experts.\n"), "Intro"
+        ),
+        "a/02_mmoe": search_cjk.page_signals(
+            lang,
+            publish_doctree("MMoE results\n============\n\n**MMoE against PLE.** MMoE MMoE MMoE.\n"),
+            "MMoE results",
+        ),
+        "a/90_exercises": search_cjk.page_signals(lang, publish_doctree("Ex\n==\n\nMMoE once, 协同过滤.\n"), "Ex"),
+    }
+    assert pages["a/02_mmoe"]["counts"]["mmoe"] == 5  # four in the text, one in the title
+    data = search_cjk.ranking_data(pages, ["*/90_exercises"])
+    docs = data["docs"]
+    assert [docs[i] for i in data["titled"]["mmoe"]] == ["a/02_mmoe"]
+    # Bold text that is only the term defines it; a bold sentence that mentions it does not.
+    assert [docs[i] for i in data["defined"]["mmoe"]] == ["a/01_intro"]
+    assert data["counts"]["mmoe"] == [[docs.index("a/02_mmoe"), 5]]
+    assert [docs[i] for i in data["demoted"]] == ["a/90_exercises"]
+    assert "协同" not in data["counts"]  # on one page only: its count cannot change an order
+    assert search_cjk.frequency_bonus(1) == 0 and search_cjk.frequency_bonus(4) == 4
+    assert search_cjk.frequency_bonus(1000) == 8
+    assert Counter(pages["a/90_exercises"]["counts"])["协同"] == 1

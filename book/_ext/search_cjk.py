@@ -155,11 +155,8 @@ def page_signals(lang: SearchEnglishCJK, doctree: nodes.document, title: str) ->
     """Counts of each indexed term on the page, the terms it defines and those of its title."""
     collector = WordCollector(doctree, lang)
     doctree.walk(collector)
+    # found_words holds the titles' words too (WordCollector visits their text).
     counts = Counter(t for t in (_index_form(lang, w) for w in collector.found_words) if t)
-    for word in collector.found_title_words:
-        form = _index_form(lang, word)
-        if form:
-            counts[form] += 1
     return {"counts": counts, "defined": _defined_keys(lang, doctree), "title": set(_terms(lang, title))}
 
 
