@@ -6,6 +6,11 @@
 The book's root is the repository root, so that notebooks/ renders beside book/. Notebooks
 execute through jupyter-cache (book/_build/.jupyter_cache): unchanged notebooks are not run
 again. Sphinx warnings are errors (-W), and every cross-reference must resolve (-n).
+
+The launch and repository buttons follow ``repository.url`` in book/_config.yml (none while it
+is empty). ``MTREC_REPOSITORY_URL=https://github.com/OWNER/NAME`` (and ``MTREC_REPOSITORY_BRANCH``)
+override it for one build, e.g. to preview a fork's buttons; to publish, set it with
+``python scripts/set_repository.py --url ...``, which also rewrites the notebooks' setup cells.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ def main(argv: list[str]) -> int:
         print(" ".join(command()))
         return 0
     subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py")], check=True)
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import book_repository
+
+    repo = book_repository.load_for_build()  # fails early on a malformed URL
+    print(f"build_book: repository {repo.url + '@' + repo.branch if repo.is_set else 'none (no launch buttons)'}")
     return subprocess.run(command(), cwd=ROOT, env=environment()).returncode
 
 

@@ -15,7 +15,6 @@ from conftest import ROOT, notebooks, toc_files
 
 CHAPTERS = [f"book/ch{n:02d}_" for n in range(1, 11)]
 CONFIG = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
-REPO_URL = CONFIG["repository"]["url"]
 
 
 def test_toc_has_preface_and_all_ten_chapters_in_order():
@@ -51,8 +50,7 @@ def test_notebook_starts_with_title_and_the_setup_cell(nb):
     setup = "".join(cells[1]["source"])
     assert cells[1]["cell_type"] == "code"
     assert "import mtrec_lib as mt" in setup and "except ImportError" in setup
-    # The Colab install line must point at the repository the launch buttons use.
-    assert f"git+{REPO_URL}" in setup, f"{nb.name}: install URL differs from _config.yml repository.url"
+    # Its exact text follows repository.url: tests/test_book_config.py checks it.
 
 
 def test_config_executes_with_cache_and_fails_on_errors():
@@ -226,3 +224,128 @@ def test_no_page_shows_a_result_line_and_the_cache_keeps_them(built_site):
             missing.append(rel)
     assert not shown, f"pages showing a RESULT line: {shown}"
     assert not missing, f"no RESULT line in the jupyter-cache for: {missing}"
+
+
+def _pages(built_site: Path) -> list[Path]:
+    """Every page of the site (not the root index.html, which only redirects to the book's)."""
+    return [
+        p
+        for p in sorted(built_site.rglob("*.html"))
+        if p.relative_to(built_site).parts[0] not in ("_static", "_sources", "_images")
+        and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8")[:200]
+    ]
+
+
+def test_launch_and_repository_buttons_follow_the_repository_setting(built_site):
+    # The setting as the build read it (the environment may override the config).
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import book_repository
+
+    repo = book_repository.load_for_build()
+    launch_markers = ("mybinder.org", "colab.research.google.com", CONFIG["launch_buttons"]["jupyterhub_url"])
+    # sphinx-thebe's and Jupyter Book's default repositories.
+    foreign = ("binder-examples", "executablebooks/jupyter-book")
+    bad = []
+    for page in _pages(built_site):
+        rel = page.relative_to(built_site).as_posix()
+        text = page.read_text(encoding="utf-8")
+        bad += [f"{rel}: names {f}" for f in foreign if f in text and f not in repo.url]
+        if not repo.is_set:
+            bad += [f"{rel}: launch link {m}" for m in launch_markers if m in text]
+            if "btn-source-repository-button" in text:
+                bad.append(f"{rel}: repository button")
+        elif rel.startswith("notebooks/"):
+            nb_path = rel.replace(".html", ".ipynb")
+            if f"{repo.url.split('github.com/')[-1]}/blob/{repo.branch}/{nb_path}" not in text:
+                bad.append(f"{rel}: no Colab link to {nb_path} on {repo.branch}")
+            if repo.url not in text:
+                bad.append(f"{rel}: no repository button")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_notebook_page_offers_its_ipynb_for_download(built_site):
+    missing = []
+    for nb in notebooks():
+        rel = nb.relative_to(ROOT)
+        page = built_site / rel.with_suffix(".html")
+        href = "../" * (len(rel.parts) - 1) + f"_sources/{rel.as_posix()}"
+        text = page.read_text(encoding="utf-8")
+        if f'href="{href}"' not in text or "btn-download-source-button" not in text:
+            missing.append(f"{rel}: no download link {href}")
+        elif (built_site / "_sources" / rel).read_bytes() != nb.read_bytes():
+            missing.append(f"{rel}: the downloadable copy differs from the notebook")
+    assert not missing, "\n".join(missing)
+
+
+def test_every_page_has_one_header_and_one_of_each_sidebar_toggle(built_site):
+    # pydata-sphinx-theme's own navbar (a second header with another search box and duplicate
+    # toggles that left the visible ones without a click handler) must stay off.
+    bad = []
+    for page in _pages(built_site):
+        text = page.read_text(encoding="utf-8")
+        rel = page.relative_to(built_site)
+        if "bd-header__inner" in text:
+            bad.append(f"{rel}: the theme's navbar is back")
+        # Exactly one menu button; a contents button only where the page has contents.
+        for toggle, allowed in (("primary-toggle", {1}), ("secondary-toggle", {0, 1})):
+            n = len(re.findall(rf'<button class="[^"]*\b{toggle}\b', text))
+            if n not in allowed:
+                bad.append(f"{rel}: {n} {toggle} buttons")
+    assert not bad, "\n".join(bad)
+
+
+def _search_cjk():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import search_cjk
+
+    return search_cjk
+
+
+def test_search_language_indexes_chinese_runs_as_characters_and_bigrams():
+    search_cjk = _search_cjk()
+    lang = search_cjk.SearchEnglishCJK({})
+    words = lang.split("Collaborative filtering (协同过滤) and MMoE多任务")
+    assert words[:2] == ["Collaborative", "filtering"] and "MMoE" in words
+    assert {"协同", "同过", "过滤", "协", "同", "过", "滤", "多任", "任务"} <= set(words)
+    assert "协同过滤" not in words  # the run itself is not a term: its pieces are
+    # The browser's query split (splitQuery) gives bigrams, or the character alone.
+    assert search_cjk.cjk_query_terms("协同过滤") == ["协同", "同过", "过滤"]
+    assert search_cjk.cjk_query_terms("协") == ["协"]
+    assert search_cjk.query_key(lang, "Shared-bottom") == search_cjk.query_key(lang, "shared bottom")
+    assert search_cjk.query_key(lang, "协同过滤") == "协同 同过 过滤"  # sorted by code point, as in the browser
+
+
+def test_search_ranking_data_marks_titles_definitions_counts_and_exercise_pages():
+    from collections import Counter
+
+    from docutils.core import publish_doctree
+
+    search_cjk = _search_cjk()
+    lang = search_cjk.SearchEnglishCJK({})
+    pages = {
+        "a/01_intro": search_cjk.page_signals(
+            lang, publish_doctree("Intro\n=====\n\n**MMoE** (multi-gate mixture of experts) shares experts.\n"), "Intro"
+        ),
+        "a/02_mmoe": search_cjk.page_signals(
+            lang,
+            publish_doctree("MMoE results\n============\n\n**MMoE against PLE.** MMoE MMoE MMoE.\n"),
+            "MMoE results",
+        ),
+        "a/90_exercises": search_cjk.page_signals(lang, publish_doctree("Ex\n==\n\nMMoE once, 协同过滤.\n"), "Ex"),
+    }
+    assert pages["a/02_mmoe"]["counts"]["mmoe"] == 5  # four in the text, one in the title
+    data = search_cjk.ranking_data(pages, ["*/90_exercises"])
+    docs = data["docs"]
+    assert [docs[i] for i in data["titled"]["mmoe"]] == ["a/02_mmoe"]
+    # Bold text that is only the term defines it; a bold sentence that mentions it does not.
+    assert [docs[i] for i in data["defined"]["mmoe"]] == ["a/01_intro"]
+    assert data["counts"]["mmoe"] == [[docs.index("a/02_mmoe"), 5]]
+    assert [docs[i] for i in data["demoted"]] == ["a/90_exercises"]
+    assert "协同" not in data["counts"]  # on one page only: its count cannot change an order
+    assert search_cjk.frequency_bonus(1) == 0 and search_cjk.frequency_bonus(4) == 4
+    assert search_cjk.frequency_bonus(1000) == 8
+    assert Counter(pages["a/90_exercises"]["counts"])["协同"] == 1

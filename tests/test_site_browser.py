@@ -68,9 +68,15 @@ def _pages() -> list[str]:
     return [f"{f}.html" for f in toc_files()]
 
 
-def _open(browser, url: str, base: str):
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+CF_PAGE = "notebooks/ch03_cf/01_user_based_cf"
+ARCHITECTURES_PAGE = "notebooks/ch03_mtl/01_mtl_architectures"
+
+
+def _open(browser, url: str, base: str, viewport: dict = DESKTOP):
     """Open ``url``; return (page, console errors, foreign requests, failed requests)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=viewport)
     errors, foreign, failed = [], [], []
     host = urlparse(base).netloc
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -136,3 +142,108 @@ def test_search_finds_pages(browser, site_url, term, expected_page):
         assert not foreign and not errors
     finally:
         page.close()
+
+
+def _visible(page, selector: str):
+    """The elements matching ``selector`` that a reader can see (displayed, with an area)."""
+    return [e for e in page.query_selector_all(selector) if e.is_visible() and (e.bounding_box() or {}).get("height")]
+
+
+def test_phone_menu_button_opens_the_navigation_and_its_links_work(browser, site_url):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/{CF_PAGE}.html", site_url, PHONE)
+    try:
+        nav = page.locator("nav.bd-docs-nav")
+        assert not nav.is_visible(), "the navigation should be folded away on a phone"
+        buttons = _visible(page, ".primary-toggle")
+        assert len(buttons) == 1, f"{len(buttons)} visible menu buttons"
+        buttons[0].click()
+        nav.wait_for(state="visible", timeout=5_000)
+        # A reader can now go to another chapter.
+        nav.get_by_role("link", name="Preface").click()
+        page.wait_for_url("**/book/preface.html", timeout=10_000)
+        assert not errors, errors[:5]
+    finally:
+        page.close()
+
+
+def test_phone_contents_button_opens_the_page_contents(browser, site_url):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/{CF_PAGE}.html", site_url, PHONE)
+    try:
+        contents = page.locator("#pst-page-toc-nav")
+        assert not contents.is_visible()
+        buttons = _visible(page, ".secondary-toggle")
+        assert len(buttons) == 1, f"{len(buttons)} visible contents buttons"
+        buttons[0].click()
+        contents.wait_for(state="visible", timeout=5_000)
+        assert "Step 1" in contents.inner_text()
+        assert not errors, errors[:5]
+    finally:
+        page.close()
+
+
+def test_desktop_sidebar_toggle_hides_and_shows_the_navigation(browser, site_url):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/{CF_PAGE}.html", site_url, DESKTOP)
+    try:
+        sidebar = page.locator("#pst-primary-sidebar")
+        assert sidebar.is_visible() and sidebar.bounding_box()["x"] >= 0
+        buttons = _visible(page, ".primary-toggle")
+        assert len(buttons) == 1, f"{len(buttons)} visible sidebar toggles"
+        buttons[0].click()
+        sidebar.wait_for(state="hidden", timeout=5_000)
+        # Collapsed in place, not opened as a pop-up over the page.
+        assert not page.evaluate("document.querySelector('#pst-primary-sidebar-modal').open")
+        assert page.locator("main").bounding_box()["x"] < 100, "the article did not take the freed space"
+        buttons[0].click()
+        sidebar.wait_for(state="visible", timeout=5_000)
+        page.wait_for_function("document.querySelector('#pst-primary-sidebar').getBoundingClientRect().x >= 0")
+        assert not errors, errors[:5]
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_one_header_bar_and_one_search_box(browser, site_url, viewport):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/{CF_PAGE}.html", site_url, viewport)
+    try:
+        headers = _visible(page, ".bd-header, .bd-header-article")
+        assert len(headers) == 1, f"{len(headers)} header bars: {[h.get_attribute('class') for h in headers]}"
+        searches = _visible(page, ".search-button__button, input[type=search]")
+        assert len(searches) == 1, f"{len(searches)} search boxes/buttons"
+        searches[0].click()
+        box = page.locator("#pst-search-dialog input[name=q]")
+        box.wait_for(state="visible", timeout=5_000)
+        box.fill("协同")
+        box.press("Enter")
+        page.wait_for_url("**/search.html?q=*", timeout=10_000)
+        page.wait_for_selector("#search-results ul.search li", timeout=15_000)
+    finally:
+        page.close()
+
+
+def _search(browser, site_url: str, term: str) -> list[str]:
+    """The result pages, best first, once the search has finished."""
+    page, errors, foreign, failed = _open(browser, f"{site_url}/search.html?q={term}", site_url)
+    try:
+        page.wait_for_function(
+            "(document.querySelector('#search-results .search-summary') || {}).innerText?.includes('finished')",
+            timeout=20_000,
+        )
+        hrefs = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        assert not foreign and not errors, (foreign, errors)
+        return [urlparse(h).path.lstrip("/").removesuffix(".html") for h in hrefs]
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("term", ["协同", "过滤", "协同过滤"])
+def test_search_finds_chinese_terms_of_two_characters(browser, site_url, term):
+    hits = _search(browser, site_url, term)
+    assert CF_PAGE in hits, f"{term!r}: the collaborative-filtering page is not among {hits}"
+
+
+def test_search_ranks_the_page_about_mmoe_above_pages_that_mention_it(browser, site_url):
+    hits = _search(browser, site_url, "MMoE")
+    assert len(hits) >= 10, hits  # many pages mention MMoE
+    assert ARCHITECTURES_PAGE in hits[:3], f"architectures page ranked {hits.index(ARCHITECTURES_PAGE) + 1}: {hits}"
+    exercises = [i for i, h in enumerate(hits) if h.endswith("90_exercises")]
+    assert exercises and min(exercises) > hits.index(ARCHITECTURES_PAGE), hits
