@@ -154,9 +154,8 @@ def setup_cell_source(repo: Repository) -> str:
         "    import mtrec_lib as mt\n"
         "except ImportError as err:\n"
         "    raise ImportError(\n"
-        '        "This notebook needs the book\'s library mtrec_lib, which is not on PyPI. Install it from "\n'
-        '        "a copy of the book\'s source (the folder that holds pyproject.toml, mtrec_lib/ and "\n'
-        '        "notebooks/, where this notebook came from): run `pip install -e .` in that folder, "\n'
-        '        "then restart the kernel. README.md there has the details."\n'
+        '        "This notebook needs the book\'s library, mtrec_lib (not on PyPI). In "\n'
+        '        "the folder of the book\'s source that holds pyproject.toml, run "\n'
+        '        "`pip install -e .`, then restart the kernel; README.md has the details."\n'
         "    ) from err"
     )
