@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Wall seconds of every cell the build executed, by the SHA-256 of its source (JSON lines).
+CELL_TIMES = ROOT / "book" / "_build" / "cell_times.jsonl"
 
 
 def command() -> list[str]:
@@ -48,6 +50,8 @@ def environment() -> dict[str, str]:
     env.setdefault("PYTHONHASHSEED", "0")
     # Pages show results, not progress bars (mtrec_lib.progress reads this).
     env["MTREC_PROGRESS"] = "0"
+    # Each executed cell's duration (book/_ipython/profile_default/startup/00_cell_times.py).
+    env["MTREC_CELL_TIMES"] = str(CELL_TIMES)
     return env
 
 

@@ -502,3 +502,49 @@ def test_figures_have_alt_text_and_fit_the_column(built_site, notebook):
                 f"{MAX_IMAGE_WIDTH} px column; use figsize width <= 7.2 inches (retina output sets the width)"
             )
     assert not bad, "\n".join(bad)
+
+
+# --------------------------------------------------------------------------------------------
+# A cell that runs long shows progress in JupyterLab
+
+LONG_CELL_SECONDS = 20.0
+# Keras' own bars (verbose=1) would print into the page: the library's track() draws only
+# where a person watches (mtrec_lib/progress.py).
+_SHOWS_PROGRESS = re.compile(r"\bprogress\.track\(")
+
+
+def _cell_times() -> dict[str, float]:
+    """Longest recorded wall seconds per cell source (SHA-256), from the book build's record."""
+    import build_book
+
+    times: dict[str, float] = {}
+    if build_book.CELL_TIMES.exists():
+        for line in build_book.CELL_TIMES.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            times[rec["sha256"]] = max(times.get(rec["sha256"], 0.0), float(rec["seconds"]))
+    return times
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_cells_that_run_long_show_progress(built_site, notebook):
+    # The build records every cell it executes (book/_ipython/.../startup/00_cell_times.py);
+    # a cell answered from the cache was timed when it last ran.
+    import hashlib
+
+    times = _cell_times()
+    slow = []
+    for i, cell in enumerate(_cells(f"{notebook}.ipynb")):
+        if cell["type"] != "code":
+            continue
+        seconds = times.get(hashlib.sha256(cell["text"].encode("utf-8")).hexdigest(), 0.0)
+        if seconds > LONG_CELL_SECONDS and not _SHOWS_PROGRESS.search(cell["text"]):
+            slow.append(f"{notebook}.ipynb cell {i}: {seconds:.0f} s without progress")
+    assert not slow, (
+        f"a student waits over {LONG_CELL_SECONDS:.0f} s with nothing moving; loop over "
+        'mt.progress.track(items, desc="...") (a bar in JupyterLab, none on the page):\n' + "\n".join(slow)
+    )
+
+
+def test_progress_pattern():
+    assert _SHOWS_PROGRESS.search('for s in mt.progress.track(SEEDS, desc="seeds"):')
+    assert not _SHOWS_PROGRESS.search("for seed in SEEDS:")

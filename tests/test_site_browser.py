@@ -95,6 +95,23 @@ def _open(browser, url: str, base: str, viewport: dict = DESKTOP):
     return page, errors, foreign, failed
 
 
+_OVERFLOWING_JS = """() => {
+  const wide = (el) => el.scrollWidth > el.clientWidth + 1;
+  const out = [];
+  document.querySelectorAll('div.highlight pre').forEach((pre) => {
+    // Printed output may be wide; a folded (hidden) block has no width to measure.
+    if (pre.closest('.cell_output, .output') || pre.clientWidth === 0 || !wide(pre)) return;
+    const lines = pre.innerText.split('\\n');
+    const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+    out.push(`code (${longest.length} characters): ${longest.trim().slice(0, 50)}`);
+  });
+  document.querySelectorAll('mjx-container[display="true"]').forEach((m) => {
+    if (wide(m)) out.push(`equation ${m.scrollWidth} px in ${m.clientWidth} px`);
+  });
+  return out;
+}"""
+
+
 @pytest.mark.parametrize("path", _pages())
 def test_page_renders_offline_with_math_typeset(browser, site_url, path, tmp_path_factory):
     page, errors, foreign, failed = _open(browser, f"{site_url}/{path}", site_url)
@@ -106,6 +123,10 @@ def test_page_renders_offline_with_math_typeset(browser, site_url, path, tmp_pat
             page.wait_for_function("window.MathJax && window.MathJax.startup && window.MathJax.startup.promise")
             page.evaluate("window.MathJax.startup.promise")
             assert page.evaluate("document.querySelectorAll('mjx-container').length") > 0
+        # At desktop width nothing the page wrote scrolls sideways: code (88-character lines)
+        # and display equations fit the text column. Printed output may be wider.
+        overflow = page.evaluate(_OVERFLOWING_JS)
+        assert not overflow, f"{path}: wider than the text column at 1280 px: {overflow[:5]}"
         text = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
         assert "\\(" not in text and "\\[" not in text, f"{path}: raw TeX left in the page"
         if page.query_selector("pre.mermaid"):

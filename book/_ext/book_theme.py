@@ -98,4 +98,5 @@ def setup(app: Sphinx) -> dict:
     # After Jupyter Book's own config-inited handlers, before the themes read the options.
     app.connect("config-inited", _configure, priority=400)
     app.add_js_file("sidebar-toggles.js")
+    app.add_css_file("book.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
