@@ -8,6 +8,7 @@ needs two commands::
 
     python scripts/course.py release   [--out build/course]  [ASSIGNMENT ...]
     python scripts/course.py autograde --submissions DIR [--out build/grading] [--feedback] [ASSIGNMENT ...]
+    python scripts/course.py student   [--out build/student]
 
 ``release`` writes a complete nbgrader course folder: ``source/`` (the instructor version),
 ``release/<assignment>/90_exercises.ipynb`` (the student version: no solutions, no hidden
@@ -29,6 +30,16 @@ repository's notebooks, so hidden tests come back), runs ``nbgrader autograde`` 
 ``--feedback`` it also writes an HTML report per submission under ``feedback/``; those
 reports show the hidden tests, so hand them out only after the deadline.
 
+While it grades, the library objects that each exercise is graded against (the
+``mtrec.references`` list in its solution cell's metadata) are unavailable inside the
+student's answer: every grading kernel starts with ``course/autograde_guard.py``, so an
+answer that calls the reference scores zero (``--no-guard`` turns this off).
+
+``student`` fills the student's JupyterLab folder (``make lab``; default ``build/student``):
+the chapter notebooks and the student version of every exercise notebook, in folders named
+as in ``notebooks/``, plus ``00_start_here.ipynb`` made from ``notebooks/README.md``. A
+notebook already there is the student's work and is never overwritten.
+
 ``check`` validates the exercise notebooks (nbgrader metadata, solution markers, exercise
 and solution directives) without running nbgrader; the tests use the same functions.
 
@@ -40,8 +51,11 @@ markup goes, everything nbgrader needs stays.
   stub); any other cell inside it (the worked answer of an open-ended exercise) is replaced
   by an empty answer cell.
 * A ``{solution}`` directive cell (a written answer) becomes an empty answer cell.
-* ``{exercise}`` directives become plain headings and ``{term}``/``{doc}`` roles plain
-  text, so the student version reads well in plain Jupyter.
+* ``{exercise}`` directives become plain headings, ``{term}``/``{doc}`` roles plain text
+  and ``{cite}`` roles "(Ma et al., 2018)" from the book's bibliography, so the student
+  version reads well in plain Jupyter.
+* Cells tagged ``instructor-only`` (the warning that the page's download is the
+  instructor copy) are dropped.
 """
 
 from __future__ import annotations
