@@ -94,7 +94,8 @@ class Guard:
             exercise = self.codes.get(code)
             if exercise in names:
                 return exercise
-            if code.co_name in names and not code.co_filename.startswith(_LIBRARY):
+            # A function of that name in a notebook cell (not one of an installed package's).
+            if code.co_name in names and not code.co_filename.startswith(_LIBRARY) and not _installed(code):
                 return code.co_name
             frame = frame.f_back
         return None
@@ -182,6 +183,12 @@ class Guard:
 
 
 _LIBRARY = os.path.dirname(os.path.abspath(__file__))  # replaced by mtrec_lib's folder in install()
+
+
+def _installed(code) -> bool:
+    """Whether a code object comes from an installed package rather than a notebook cell."""
+    parts = code.co_filename.replace("\\", "/").split("/")
+    return "site-packages" in parts or "dist-packages" in parts
 
 
 def _codes_of(value) -> list:

@@ -551,6 +551,18 @@ def start_here_notebook() -> dict:
     }
 
 
+def _release_is_current(folder: Path) -> bool:
+    """Whether ``folder`` holds a release made after every exercise notebook last changed."""
+    marker = folder / MARKER
+    if not marker.exists() or not marker.read_text().startswith("release"):
+        return False
+    made = marker.stat().st_mtime
+    found = assignments()
+    if not all((folder / "release" / name / EXERCISES).exists() for name in found):
+        return False
+    return all(p.stat().st_mtime < made for p in [*found.values(), Path(__file__), CONFIG])
+
+
 def student_folder(out: Path = STUDENT) -> Path:
     """The student's working copy: chapter notebooks and student exercises, never overwritten.
 
@@ -562,7 +574,11 @@ def student_folder(out: Path = STUDENT) -> Path:
     """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    released = release(out / ".release", make_zips=False)
+    # The release (its source/ holds the solutions) lives beside the folder JupyterLab opens,
+    # not inside it, and is regenerated only when an exercise notebook or this script changed.
+    released = out.parent / f".{out.name}-release"
+    if not _release_is_current(released):
+        release(released, make_zips=False)
     added, kept = 0, 0
     for folder in reading_order():
         src = NOTEBOOKS / folder

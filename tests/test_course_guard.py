@@ -207,10 +207,15 @@ def test_student_folder_has_student_exercises_and_keeps_the_students_work(tmp_pa
             assert course.solution_leaks(out / folder) == [], folder
             assert "raise NotImplementedError()" in (out / folder / course.EXERCISES).read_text()
     assert (out / "00_start_here.ipynb").exists()
+    # The release, whose source/ holds the solutions, is kept outside the folder students open.
+    released = out.parent / f".{out.name}-release"
+    assert (released / "source").is_dir() and not list(out.glob(".*"))
+    made = (released / course.MARKER).stat().st_mtime
     mine = out / "ch03_cf" / course.EXERCISES
     mine.write_text('{"my": "answers"}')
-    course.student_folder(out)  # make lab again
+    course.student_folder(out)  # make lab again: nothing regenerated, nothing overwritten
     assert mine.read_text() == '{"my": "answers"}'
+    assert (released / course.MARKER).stat().st_mtime == made
 
 
 # ---------------------------------------------------------------------------
