@@ -282,3 +282,25 @@ def test_transfer_visible_test_refuses_a_single_run_verdict():
     assert wrong != right
     with pytest.raises(AssertionError):
         _run_visible("ch09_faq", wrong, "ch09_faq_transfer_visible", {"np": np, "pd": pd})
+
+
+def test_training_step_visible_test_catches_a_step_without_projection():
+    import mtrec_lib as mt
+
+    right = _solution("ch04_math", "ch04_math_pcgrad_step")
+    _run_visible("ch04_math", right, "ch04_math_pcgrad_step_visible", {"np": np, "mt": mt})
+    wrong = right.replace("mt.models.gradients.pcgrad(np.stack(rows))", "np.stack(rows)")
+    assert wrong != right
+    with pytest.raises(AssertionError, match="must be projected"):
+        _run_visible("ch04_math", wrong, "ch04_math_pcgrad_step_visible", {"np": np, "mt": mt})
+
+
+def test_cgc_visible_test_catches_a_gate_over_another_tasks_experts():
+    import keras  # noqa: F401  (the solution cell imports it too)
+
+    right = _solution("ch03_mtl", "ch03_mtl_cgc")
+    _run_visible("ch03_mtl", right, "ch03_mtl_cgc_visible", {"np": np})
+    wrong = right.replace("experts[:, k * s:(k + 1) * s, :]", "experts[:, 0:s, :]")
+    assert wrong != right
+    with pytest.raises(AssertionError, match="task 1 mixes"):
+        _run_visible("ch03_mtl", wrong, "ch03_mtl_cgc_visible", {"np": np})
