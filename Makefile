@@ -47,9 +47,9 @@ lint: venv
 
 # Students: build/student gets the chapter notebooks and the student version of the
 # exercises (no solutions), never overwriting a notebook already there; JupyterLab opens on
-# 00_start_here.ipynb (notebooks/README.md). `make lab AS=instructor` opens notebooks/ itself.
+# 00_start_here.ipynb (notebooks/README.md). `make lab LAB=instructor` opens notebooks/ itself.
 lab: venv
-	@if [ "$(AS)" = instructor ]; then \
+	@if [ "$(LAB)" = instructor ]; then \
 	  $(BIN)/jupyter lab notebooks/; \
 	else \
 	  $(BIN)/python scripts/course.py student --out build/student && \
