@@ -45,8 +45,17 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Students: build/student gets the chapter notebooks and the student version of the
+# exercises (no solutions), never overwriting a notebook already there; JupyterLab opens on
+# 00_start_here.ipynb (notebooks/README.md). `make lab LAB=instructor` opens notebooks/ itself.
 lab: venv
-	$(BIN)/jupyter lab notebooks/
+	@if [ "$(LAB)" = instructor ]; then \
+	  $(BIN)/jupyter lab notebooks/; \
+	else \
+	  $(BIN)/python scripts/course.py student --out build/student && \
+	  $(BIN)/jupyter lab --ServerApp.root_dir=build/student \
+	    --LabApp.default_url=/lab/tree/00_start_here.ipynb; \
+	fi
 
 release: venv
 	$(BIN)/python scripts/course.py release --out build/course

@@ -8,6 +8,7 @@ needs two commands::
 
     python scripts/course.py release   [--out build/course]  [ASSIGNMENT ...]
     python scripts/course.py autograde --submissions DIR [--out build/grading] [--feedback] [ASSIGNMENT ...]
+    python scripts/course.py student   [--out build/student]
 
 ``release`` writes a complete nbgrader course folder: ``source/`` (the instructor version),
 ``release/<assignment>/90_exercises.ipynb`` (the student version: no solutions, no hidden
@@ -29,6 +30,16 @@ repository's notebooks, so hidden tests come back), runs ``nbgrader autograde`` 
 ``--feedback`` it also writes an HTML report per submission under ``feedback/``; those
 reports show the hidden tests, so hand them out only after the deadline.
 
+While it grades, the library objects that each exercise is graded against (the
+``mtrec.references`` list in its solution cell's metadata) are unavailable inside the
+student's answer: every grading kernel starts with ``course/autograde_guard.py``, so an
+answer that calls the reference scores zero (``--no-guard`` turns this off).
+
+``student`` fills the student's JupyterLab folder (``make lab``; default ``build/student``):
+the chapter notebooks and the student version of every exercise notebook, in folders named
+as in ``notebooks/``, plus ``00_start_here.ipynb`` made from ``notebooks/README.md``. A
+notebook already there is the student's work and is never overwritten.
+
 ``check`` validates the exercise notebooks (nbgrader metadata, solution markers, exercise
 and solution directives) without running nbgrader; the tests use the same functions.
 
@@ -40,8 +51,11 @@ markup goes, everything nbgrader needs stays.
   stub); any other cell inside it (the worked answer of an open-ended exercise) is replaced
   by an empty answer cell.
 * A ``{solution}`` directive cell (a written answer) becomes an empty answer cell.
-* ``{exercise}`` directives become plain headings and ``{term}``/``{doc}`` roles plain
-  text, so the student version reads well in plain Jupyter.
+* ``{exercise}`` directives become plain headings, ``{term}``/``{doc}`` roles plain text
+  and ``{cite}`` roles "(Ma et al., 2018)" from the book's bibliography, so the student
+  version reads well in plain Jupyter.
+* Cells tagged ``instructor-only`` (the warning that the page's download is the
+  instructor copy) are dropped.
 """
 
 from __future__ import annotations
@@ -72,6 +86,11 @@ EXERCISE = re.compile(
     re.DOTALL | re.MULTILINE,
 )
 ROLE = re.compile(r"\{(?:term|doc|ref|numref)\}`(?P<text>[^`<]*?)\s*(?:<[^`>]*>)?`")
+CITE = re.compile(r"\{cite(?::(?P<kind>[a-z]+))?\}`(?P<keys>[^`]+)`")
+BIB = ROOT / "book" / "references.bib"
+GUARD = ROOT / "course" / "autograde_guard.py"
+INSTRUCTOR_ONLY = "instructor-only"  # tag of cells that the student version drops
+STUDENT = ROOT / "build" / "student"
 ANSWER_MD = "**Your answer** (not autograded):\n\nYOUR ANSWER HERE"
 
 
@@ -128,7 +147,45 @@ def plain_markdown(text: str, number: int = 1) -> tuple[str, int]:
         return f"### Exercise {number - 1}" + (f": {title}" if title else "") + "\n\n" + body.strip("\n") + "\n"
 
     text = EXERCISE.sub(heading, text)
+    text = CITE.sub(lambda m: _citation(m.group("keys"), m.group("kind") or "p"), text)
     return ROLE.sub(lambda m: m.group("text"), text), number
+
+
+def _bibliography() -> dict[str, tuple[str, str]]:
+    """Citation key -> (first author's surname with "et al." where due, year) from the book's .bib."""
+    if not BIB.exists():
+        return {}
+    out = {}
+    for m in re.finditer(r"@\w+\{(?P<key>[^,\s]+),(?P<body>.*?)\n\}", BIB.read_text(encoding="utf-8"), re.DOTALL):
+        author = re.search(r"author\s*=\s*[{\"](.+?)[}\"],?\s*$", m.group("body"), re.MULTILINE)
+        year = re.search(r"year\s*=\s*[{\"]?(\d{4})", m.group("body"))
+        if not author:
+            continue
+        people = [_surname(a) for a in author.group(1).split(" and ")]
+        if len(people) > 2:
+            who = f"{people[0]} et al."
+        else:
+            who = " and ".join(people)
+        out[m.group("key")] = (who, year.group(1) if year else "n.d.")
+    return out
+
+
+def _surname(author: str) -> str:
+    """``Koren, Yehuda`` or ``Yehuda Koren`` -> ``Koren``."""
+    author = author.strip().strip("{}")
+    return author.split(",")[0].strip("{} ") if "," in author else author.split()[-1].strip("{}")
+
+
+def _citation(keys: str, kind: str) -> str:
+    """A MyST ``{cite}`` role as plain text: "Koren (2010)" (textual) or "(Koren, 2010)"."""
+    bib = _bibliography()
+    refs = []
+    for key in (k.strip() for k in keys.split(",")):
+        who, year = bib.get(key, (key, ""))
+        refs.append((who, year))
+    if kind == "t":
+        return "; ".join(f"{who} ({year})" if year else who for who, year in refs)
+    return "(" + "; ".join(f"{who}, {year}" if year else who for who, year in refs) + ")"
 
 
 def student_source(nb: dict) -> dict:
@@ -152,6 +209,8 @@ def student_source(nb: dict) -> dict:
         if cell["cell_type"] == "markdown" and SOLUTION.match(text):
             out.extend(_answer_cells())
             continue
+        if INSTRUCTOR_ONLY in cell.get("metadata", {}).get("tags", []):
+            continue
         if cell["cell_type"] == "markdown" and not _nbgrader(cell):
             text, exercise_no = plain_markdown(text, exercise_no)
             cell = {**cell, "source": text}
@@ -159,6 +218,31 @@ def student_source(nb: dict) -> dict:
     if in_gated:
         raise CourseError("a {solution-start} has no matching {solution-end}")
     return {**nb, "cells": out}
+
+
+ANSWER_NAME = re.compile(r"^(?:def|class)\s+(\w+)", re.MULTILINE)
+REFERENCE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+
+
+def answer_names(cell: dict) -> list[str]:
+    """Names a solution cell defines at top level: its functions and classes (the answer)."""
+    names = [m.group(1) for m in ANSWER_NAME.finditer(_source(cell)) if m.group(1)]
+    return list(dict.fromkeys(names))
+
+
+def references(cell: dict) -> list[str]:
+    """The library objects an exercise is graded against (``mtrec.references`` of its solution cell)."""
+    return list(cell.get("metadata", {}).get("mtrec", {}).get("references", []))
+
+
+def guarded_references(nb: dict) -> dict[str, list[str]]:
+    """Answer name -> the references the autograder makes unavailable inside it."""
+    out: dict[str, list[str]] = {}
+    for cell in nb["cells"]:
+        if _is_solution_cell(cell) and references(cell):
+            for name in answer_names(cell):
+                out.setdefault(name, []).extend(references(cell))
+    return out
 
 
 def check_notebook(path: Path) -> list[str]:
@@ -192,6 +276,16 @@ def check_notebook(path: Path) -> list[str]:
                     problems.append(f"{where}: solution cell {gid!r} lacks ### BEGIN/END SOLUTION")
                 if not in_gated:
                     problems.append(f"{where}: solution cell {gid!r} is not inside a {{solution-start}} block")
+                refs = cell.get("metadata", {}).get("mtrec", {}).get("references")
+                if not isinstance(refs, list):
+                    problems.append(
+                        f"{where}: solution cell {gid!r} has no mtrec.references list (the library objects it "
+                        "is graded against, [] when there are none)"
+                    )
+                elif not all(isinstance(r, str) and REFERENCE_PATH.match(r) for r in refs):
+                    problems.append(f"{where}: mtrec.references of {gid!r} must be dotted paths, got {refs!r}")
+                elif refs and not answer_names(cell):
+                    problems.append(f"{where}: solution cell {gid!r} defines no function or class to guard")
             if meta.get("grade"):
                 if not meta.get("locked"):
                     problems.append(f"{where}: test cell {gid!r} is not locked")
@@ -299,7 +393,7 @@ class Course:
     ``logs/``.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, guard: bool = False):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
@@ -312,6 +406,10 @@ class Course:
         self.root = root
         config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
         config.CourseDirectory.root = str(root)
+        self.guard = guard
+        if guard:
+            # Every grading kernel starts with the reference guard (course/autograde_guard.py).
+            config.Execute.extra_arguments = [_guard_module().kernel_argument(str(GUARD))]
         self.coursedir = CourseDirectory(config=config)
         self.api = NbGraderAPI(coursedir=self.coursedir, config=config)
 
@@ -324,7 +422,9 @@ class Course:
         print(f"  nbgrader {shown} --force", end="", flush=True)
         log = self.root / "logs" / f"{step}-{assignment}.log"
         start = time.perf_counter()
-        with _stderr_to(log):  # kernels' and libraries' chatter goes to the log, not the terminal
+        guard_file = self.root / "guard" / f"{assignment}.json"
+        env = {_guard_module().ENV: str(guard_file)} if self.guard and step == "autograde" else {}
+        with _stderr_to(log), _environment(env):  # kernels' chatter goes to the log, not the terminal
             result = getattr(self.api, step)(assignment, force=True, **kwargs)
         print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
         with open(log, "a") as f:
@@ -341,6 +441,32 @@ class Course:
         with _stderr_to(self.root / "logs" / "export.log"):
             with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
                 CsvExportPlugin(to=str(to)).export(gb)
+
+
+def _guard_module():
+    import importlib.util
+
+    if "mtrec_course_guard" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("mtrec_course_guard", GUARD)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["mtrec_course_guard"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["mtrec_course_guard"]
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables (inherited by the kernels nbgrader starts) for a block."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextlib.contextmanager
@@ -383,6 +509,96 @@ def release(out: Path, names: list[str] | None = None, make_zips: bool = True) -
         + (f"; zip files: {course / 'zips'}" if make_zips else "")
     )
     return course
+
+
+# ---------------------------------------------------------------------------
+# The student's folder for JupyterLab (make lab)
+# ---------------------------------------------------------------------------
+def reading_order() -> list[str]:
+    """Chapter folders of notebooks/ in the order the book's table of contents reads them."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    files: list[str] = []
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    folders = [f.split("/")[1] for f in files if f.startswith("notebooks/") and f.count("/") == 2]
+    return list(dict.fromkeys(folders))
+
+
+def start_here_notebook() -> dict:
+    """``notebooks/README.md`` as a notebook of Markdown cells (one per section), for JupyterLab."""
+    text = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    sections = [part for part in re.split(r"\n(?=## )", text) if part.strip()]
+    cells = [
+        {"cell_type": "markdown", "id": f"start-{i}", "metadata": {}, "source": part.strip() + "\n"}
+        for i, part in enumerate(sections)
+    ]
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def _release_is_current(folder: Path) -> bool:
+    """Whether ``folder`` holds a release made after every exercise notebook last changed."""
+    marker = folder / MARKER
+    if not marker.exists() or not marker.read_text().startswith("release"):
+        return False
+    made = marker.stat().st_mtime
+    found = assignments()
+    if not all((folder / "release" / name / EXERCISES).exists() for name in found):
+        return False
+    return all(p.stat().st_mtime < made for p in [*found.values(), Path(__file__), CONFIG])
+
+
+def student_folder(out: Path = STUDENT) -> Path:
+    """The student's working copy: chapter notebooks and student exercises, never overwritten.
+
+    Writes ``out/<chapter folder>/`` for every folder of ``notebooks/`` with the chapter's
+    notebooks as they are and ``90_exercises.ipynb`` in its *student* version (generated
+    with :func:`release`: no solutions, no hidden tests), plus ``out/00_start_here.ipynb``
+    from ``notebooks/README.md``. A notebook that already exists in ``out`` is the student's
+    work and is left alone, so rerunning (``make lab`` does every time) only adds what is new.
+    """
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    # The release (its source/ holds the solutions) lives beside the folder JupyterLab opens,
+    # not inside it, and is regenerated only when an exercise notebook or this script changed.
+    released = out.parent / f".{out.name}-release"
+    if not _release_is_current(released):
+        release(released, make_zips=False)
+    added, kept = 0, 0
+    for folder in reading_order():
+        src = NOTEBOOKS / folder
+        if not src.is_dir():
+            continue
+        dest = out / folder
+        dest.mkdir(exist_ok=True)
+        copies = [(nb, dest / nb.name) for nb in sorted(src.glob("*.ipynb")) if nb.name != EXERCISES]
+        student_copy = released / "release" / folder / EXERCISES
+        if student_copy.exists():
+            copies.append((student_copy, dest / EXERCISES))
+        for source, target in copies:
+            if target.exists():
+                kept += 1
+                continue
+            shutil.copy(source, target)
+            added += 1
+    (out / "00_start_here.ipynb").write_text(json.dumps(start_here_notebook(), indent=1) + "\n", encoding="utf-8")
+    print(f"Student folder {out}: {added} notebook(s) added, {kept} of your copies kept as they were.")
+    return out
 
 
 def solution_leaks(folder: Path) -> list[str]:
@@ -482,8 +698,14 @@ def _cell_grades(db: Path) -> list[dict]:
     return sorted(rows, key=lambda r: (r["student_id"], r["assignment"], r["notebook"]))
 
 
-def autograde(submissions: Path, out: Path, names: list[str] | None = None, feedback: bool = False) -> Path:
-    """Grade every submission under ``submissions``; results in ``out`` (see module docstring)."""
+def autograde(
+    submissions: Path, out: Path, names: list[str] | None = None, feedback: bool = False, guard: bool = True
+) -> Path:
+    """Grade every submission under ``submissions``; results in ``out`` (see module docstring).
+
+    With ``guard`` (the default) each exercise's library reference is unavailable inside the
+    student's answer while it is graded (``course/autograde_guard.py``).
+    """
     selected = _select(names)
     subs = [s for s in find_submissions(Path(submissions), list(selected)) if s.assignment in selected]
     if not subs:
@@ -497,8 +719,12 @@ def autograde(submissions: Path, out: Path, names: list[str] | None = None, feed
     print(f"Autograding {len(subs)} submission(s) of {n_students} student(s) into {course}")
     # A fresh gradebook: the assignments are regenerated from the repository's notebooks,
     # which also restores the hidden tests that the student version lacks.
-    grader = Course(course)
+    grader = Course(course, guard=guard)
     _generate(grader, graded)
+    (course / "guard").mkdir(exist_ok=True)
+    for name, notebook in graded.items():
+        exercises = guarded_references(json.loads(notebook.read_text(encoding="utf-8")))
+        (course / "guard" / f"{name}.json").write_text(json.dumps({"exercises": exercises}, indent=1) + "\n")
     for s in subs:
         dest = course / "submitted" / s.student / s.assignment / graded[s.assignment].name
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -561,6 +787,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-zip", action="store_true", help="do not write zips/<assignment>.zip")
     p = sub.add_parser(
+        "student",
+        help="the student's folder for JupyterLab: chapter notebooks and student exercises (make lab)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=STUDENT, help="folder to fill; existing notebooks are kept (default: build/student)"
+    )
+    p = sub.add_parser(
         "autograde",
         help="autograde a folder of submissions and export the grades",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -580,6 +813,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--feedback", action="store_true", help="also write HTML feedback per submission (shows the hidden tests)"
     )
+    p.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="leave the library's reference functions callable inside the answers (not recommended)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -595,12 +833,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if bad else 0
         elif args.command == "release":
             release(args.out, args.assignments, make_zips=not args.no_zip)
+        elif args.command == "student":
+            student_folder(args.out)
         else:
-            autograde(args.submissions, args.out, args.assignments, feedback=args.feedback)
+            autograde(args.submissions, args.out, args.assignments, feedback=args.feedback, guard=not args.no_guard)
     except CourseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.command in ("release", "autograde"):
+    if args.command in ("release", "autograde", "student"):
         print(f"({time.perf_counter() - start:.0f} s)")
     return 0
 

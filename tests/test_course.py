@@ -3,8 +3,10 @@
 The fast tests check the notebooks' form and the script's parts. The slow ones run the two
 instructor commands as an instructor would: ``release`` once, then ``autograde`` once on a
 folder with three students per assignment (the reference solutions, the untouched student
-version, and a submission whose code raises in two exercises). Together about 1.5 minutes on
-two cores, most of it nbgrader executing nine notebooks.
+version, and a submission whose code raises in two exercises), a cheater whose answers call
+the library's references (two assignments) and a sloppy student with the typical mistake of
+each bigger exercise (four assignments). Several minutes on two cores, most of it nbgrader
+executing the notebooks.
 """
 
 from __future__ import annotations
@@ -90,6 +92,20 @@ def test_exercises_run_from_warm_up_to_open_ended(name):
             c for c in nb["cells"] if _meta(c).get("grade_id") in ex["tests"] and "### BEGIN HIDDEN TESTS" in _src(c)
         ]
         assert hidden, f"{ex['solution']} has no hidden tests"
+
+
+BIGGER = {  # per multi-task chapter, the exercise that asks for a layer, a training step or a loop
+    "ch03_mtl": "ch03_mtl_cgc",
+    "ch04_math": "ch04_math_pcgrad_step",
+    "ch05_project": "ch05_project_seeds",
+    "ch06_applications": "ch06_applications_esmm_fit",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BIGGER))
+def test_every_multi_task_chapter_has_a_bigger_exercise(name):
+    ex = next(ex for ex in _exercises(_nb(ASSIGNMENTS[name])) if ex["solution"] == BIGGER[name])
+    assert ex["tests"] == {f"{BIGGER[name]}_visible": 2, f"{BIGGER[name]}_hidden": 4}
 
 
 def test_check_reports_broken_notebooks(tmp_path):
@@ -265,9 +281,70 @@ def test_release_removes_every_solution(release_dir):
             assert f"{name}/{course.EXERCISES}" in z.namelist()
 
 
+# Answers that call the library's reference of their exercise, in the ways a student might:
+# directly, as an import under the exercise's name, through an aliased module, through a
+# library layer. The autograder's guard must make each of them score zero.
+CHEATS = {
+    "ch03_cf": {
+        "ch03_cf_ndcg": "def ndcg_at_k(recs, truth, k=10):\n    return mt.metrics.ndcg_at_k(recs, truth, k=k)\n",
+        "ch03_cf_precision": "from mtrec_lib.metrics import precision_at_k\n",
+        "ch03_cf_pearson": (
+            "import mtrec_lib.cf as cf\n\n\ndef pearson_similarity(ratings, u, v):\n"
+            "    return float(cf.similarity_matrix(ratings, 'pearson').loc[u, v])\n"
+        ),
+    },
+    "ch03_mtl": {
+        "ch03_mtl_forward": (
+            "def mmoe_forward(x, kernels, biases, gate_kernel, num_tasks):\n"
+            "    layer = MMoE(num_tasks, kernels.shape[0], kernels.shape[2])\n"
+            "    layer(np.asarray(x, 'float32'))\n"
+            "    layer.experts.kernels[0].assign(np.asarray(kernels, 'float32'))\n"
+            "    layer.experts.biases[0].assign(np.asarray(biases, 'float32'))\n"
+            "    layer.gate.kernel.assign(np.asarray(gate_kernel, 'float32'))\n"
+            "    return [np.asarray(o) for o in layer(np.asarray(x, 'float32'))]\n"
+        ),
+    },
+}
+# The typical mistake of each bigger exercise, planted in the reference solution.
+SLOPPY = {
+    "ch03_mtl": ("ch03_mtl_cgc", "experts[:, k * s:(k + 1) * s, :]", "experts[:, 0:s, :]"),
+    "ch04_math": ("ch04_math_pcgrad_step", "mt.models.gradients.pcgrad(np.stack(rows))", "np.stack(rows)"),
+    "ch05_project": (
+        "ch05_project_seeds",
+        '"diff_se": diff.std(ddof=1) / np.sqrt(n)',
+        '"diff_se": np.hypot(values.std(ddof=1), base.std(ddof=1)) / np.sqrt(n)',
+    ),
+    "ch06_applications": (
+        "ch06_applications_esmm_fit",
+        "X.T @ (push * (1 - b))",
+        "X.T @ (click * push * (1 - b))",
+    ),
+}
+
+
+def _replace_answer(nb: dict, grade_id: str, new: str | None = None, old: str = "", planted: str = "") -> dict:
+    nb = json.loads(json.dumps(nb))
+    cell = next(c for c in nb["cells"] if _meta(c).get("grade_id") == grade_id)
+    text = _src(cell)
+    if new is None:
+        assert old in text, (grade_id, old)
+        new = text.replace(old, planted)
+    cell["source"] = new
+    return nb
+
+
+def _cheater(source: dict, name: str) -> dict:
+    for grade_id, answer in CHEATS[name].items():
+        source = _replace_answer(source, grade_id, answer)
+    return source
+
+
 @pytest.fixture(scope="module")
 def graded(release_dir, tmp_path_factory) -> dict:
-    """Autograde three students per assignment; returns the per-cell grades and paths."""
+    """Autograde three students per assignment, a cheater and a sloppy student on some.
+
+    Returns the per-cell grades and paths.
+    """
     subs = tmp_path_factory.mktemp("submissions")
     broken: dict[str, set[str]] = {}
     for name in ASSIGNMENTS:
@@ -290,6 +367,18 @@ def graded(release_dir, tmp_path_factory) -> dict:
             (untouched, f"untouched/{name}/{course.EXERCISES}"),
             (raiser, f"{name}/raiser.ipynb"),
         ]:
+            p = subs / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps(nb))
+        extra = []
+        if name in CHEATS:
+            extra.append((_cheater(reference, name), f"cheater/{name}/{course.EXERCISES}"))
+        if name in SLOPPY:
+            grade_id, old, planted = SLOPPY[name]
+            extra.append(
+                (_replace_answer(reference, grade_id, None, old, planted), f"sloppy/{name}/{course.EXERCISES}")
+            )
+        for nb, rel in extra:
             p = subs / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(nb))
@@ -344,10 +433,58 @@ def test_a_submission_that_raises_loses_only_those_exercises(graded):
                 assert got[cell] == (expected, points), (name, cell)
 
 
+def _exercise_of(name: str, solution_id: str) -> dict[str, float]:
+    return next(ex["tests"] for ex in _exercises(_nb(ASSIGNMENTS[name])) if ex["solution"] == solution_id)
+
+
+@pytest.mark.slow
+def test_answers_that_call_the_reference_score_zero(graded):
+    for name, cheats in CHEATS.items():
+        got = _cells_of(graded, "cheater", name)
+        for ex in _exercises(_nb(ASSIGNMENTS[name])):
+            for cell, points in ex["tests"].items():
+                expected = 0.0 if ex["solution"] in cheats else points
+                assert got[cell] == (expected, points), (name, cell)
+        autograded = (graded["out"] / "autograded" / "cheater" / name / course.EXERCISES).read_text()
+        assert "ReferenceCallError" in autograded and "is the reference that" in autograded
+
+
+@pytest.mark.slow
+def test_the_cheats_would_pass_without_the_guard(release_dir):
+    # Without the guard the same answers pass the visible tests: the zero above is the
+    # guard's doing, not a broken cheat.
+    import nbclient
+    import nbformat
+
+    for name in CHEATS:
+        nb = nbformat.reads(json.dumps(_cheater(_nb(release_dir / "source" / name / course.EXERCISES), name)), 4)
+        nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()  # raises on a failing cell
+        printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+        assert printed.count("visible tests passed") == len(_exercises(nb)), name
+
+
+@pytest.mark.slow
+def test_bigger_exercises_grade_a_broken_answer_lower(graded):
+    for name, (solution_id, _old, _planted) in SLOPPY.items():
+        got = _cells_of(graded, "sloppy", name)
+        tests = _exercise_of(name, solution_id)
+        assert sum(p for p in tests.values()) >= 6, f"{solution_id} is one of the bigger exercises"
+        visible = [c for c in tests if c.endswith("_visible")]
+        assert visible and all(got[c][0] == 0.0 for c in visible), (name, got)
+        assert sum(got[c][0] for c in tests) < sum(tests.values()), name
+        for cell, points in _points(name).items():
+            if cell not in tests:
+                assert got[cell] == (points, points), (name, cell)  # the other exercises are unharmed
+
+
 @pytest.mark.slow
 def test_grades_csv_has_one_row_per_student_and_assignment(graded):
     rows = {(r["student_id"], r["assignment"]): float(r["score"]) for r in graded["totals"]}
-    assert set(rows) == {(s, a) for s in ("reference", "untouched", "raiser") for a in ASSIGNMENTS}
+    expected = {(s, a) for s in ("reference", "untouched", "raiser") for a in ASSIGNMENTS}
+    expected |= {("cheater", a) for a in CHEATS} | {("sloppy", a) for a in SLOPPY}
+    assert expected <= set(rows)
+    # nbgrader's export lists every assignment for every student: 0 where nothing was submitted
+    assert all(rows[key] == 0.0 and key[0] in ("cheater", "sloppy") for key in set(rows) - expected)
     for name in ASSIGNMENTS:
         assert rows["reference", name] == sum(_points(name).values())
         assert rows["untouched", name] == 0.0
