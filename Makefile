@@ -15,6 +15,7 @@ FAST := -m "not slow and not browser and not book"
 
 help:
 	@echo "make book   build the site into book/_build/html (executes notebooks, cached)"
+	@echo "make pdf    the whole book as one PDF, book/_build/pdf (needs XeLaTeX: Debian packages in .ci/run)"
 	@echo "make test   run every test (library, doctests, notebooks, book build, browser)"
 	@echo "make test-fast  library tests and doctests only (no book build, no browser; a few minutes)"
 	@echo "make lint   ruff check and ruff format --check"
@@ -34,6 +35,12 @@ venv: $(BIN)/.installed
 book: venv
 	$(BIN)/python scripts/build_book.py
 	@echo "The site is in book/_build/html (open book/_build/html/index.html)."
+
+# XeLaTeX and the fonts come from Debian's packages (.ci/run installs them); notebook outputs
+# come from the site's jupyter-cache. A site built before is rebuilt to link the PDF.
+.PHONY: pdf
+pdf: venv
+	$(BIN)/python scripts/build_pdf.py
 
 test: venv
 	$(BIN)/python -m pytest
