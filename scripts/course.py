@@ -245,6 +245,22 @@ def guarded_references(nb: dict) -> dict[str, list[str]]:
     return out
 
 
+def student_notebook(nb: dict) -> dict:
+    """The student version of a book exercise notebook, as one notebook: what ``make release``
+    hands out (solutions replaced by stubs, hidden tests and outputs removed), without a
+    course folder. The site's download button of an exercises page serves this
+    (``book/_ext/student_downloads.py``).
+    """
+    import nbformat
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+
+    out = nbformat.reads(json.dumps(student_source(nb)), as_version=4)
+    resources = {"language": "python"}
+    for step in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
+        out, resources = step.preprocess(out, resources)
+    return json.loads(nbformat.writes(out))
+
+
 def check_notebook(path: Path) -> list[str]:
     """Problems of one exercise notebook (empty list: fine). Does not run nbgrader."""
     import nbformat

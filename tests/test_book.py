@@ -349,3 +349,23 @@ def test_search_ranking_data_marks_titles_definitions_counts_and_exercise_pages(
     assert search_cjk.frequency_bonus(1) == 0 and search_cjk.frequency_bonus(4) == 4
     assert search_cjk.frequency_bonus(1000) == 8
     assert Counter(pages["a/90_exercises"]["counts"])["协同"] == 1
+
+
+def test_exercise_downloads_are_student_versions(built_site, tmp_path):
+    # The page's .ipynb download (_sources/...) must not hand students the solutions or the
+    # hidden tests that the repository's notebook holds (book/_ext/student_downloads.py).
+    import shutil
+
+    import course
+
+    downloads = sorted((built_site / "_sources" / "notebooks").glob("*/90_exercises.ipynb"))
+    assert len(downloads) == len(list((ROOT / "notebooks").glob("*/90_exercises.ipynb")))
+    for path in downloads:
+        shutil.copy(path, tmp_path / f"{path.parent.name}.ipynb")
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        text = "".join("".join(c["source"]) for c in nb["cells"])
+        assert "raise NotImplementedError()" in text, f"{path}: no answer stub"
+        assert "instructor copy" not in text, f"{path}: the instructors' box is left in"
+    assert course.solution_leaks(tmp_path) == []
+    # The repository's copy still has them (the test above would pass on an empty file).
+    assert "BEGIN HIDDEN TESTS" in (ROOT / "notebooks" / "ch03_cf" / "90_exercises.ipynb").read_text()
