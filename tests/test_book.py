@@ -274,6 +274,12 @@ def test_every_notebook_page_offers_its_ipynb_for_download(built_site):
         text = page.read_text(encoding="utf-8")
         if f'href="{href}"' not in text or "btn-download-source-button" not in text:
             missing.append(f"{rel}: no download link {href}")
+        elif nb.stem == "90_exercises":  # the student version (test_exercise_downloads_...)
+            import course
+
+            expected = course.student_notebook(json.loads(nb.read_text(encoding="utf-8")))
+            if json.loads((built_site / "_sources" / rel).read_text(encoding="utf-8")) != expected:
+                missing.append(f"{rel}: the download is not the student version of the notebook")
         elif (built_site / "_sources" / rel).read_bytes() != nb.read_bytes():
             missing.append(f"{rel}: the downloadable copy differs from the notebook")
     assert not missing, "\n".join(missing)

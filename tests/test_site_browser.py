@@ -99,8 +99,10 @@ _OVERFLOWING_JS = """() => {
   const wide = (el) => el.scrollWidth > el.clientWidth + 1;
   const out = [];
   document.querySelectorAll('div.highlight pre').forEach((pre) => {
-    // Printed output may be wide; a folded (hidden) block has no width to measure.
-    if (pre.closest('.cell_output, .output') || pre.clientWidth === 0 || !wide(pre)) return;
+    // Printed output may be wide; a folded (hidden) block is measured when unfolded (the
+    // static test in tests/test_pages_craft.py checks every line of every cell anyway).
+    if (pre.closest('.cell_output, .output') || !pre.checkVisibility({ visibilityProperty: true })) return;
+    if (!pre.innerText.trim() || !wide(pre)) return;
     const lines = pre.innerText.split('\\n');
     const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
     out.push(`code (${longest.length} characters): ${longest.trim().slice(0, 50)}`);
