@@ -31,8 +31,10 @@ T = TypeVar("T")
 
 
 def _in_jupyter_kernel() -> bool:
-    # ipykernel is imported only inside a kernel; a plain script or pytest never has it.
-    return "ipykernel" in sys.modules
+    # A running kernel's shell, not merely an imported ipykernel (a test process may import it).
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def show_progress(progress: bool | None = None) -> bool:

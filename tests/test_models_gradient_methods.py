@@ -163,6 +163,11 @@ def test_pcgrad_with_uncertainty_projects_the_weighted_gradients():
 
 
 def check_pcgrad_with_uncertainty():
+    # Deterministic ops, as the estimator sets them (hyperparameter "deterministic"): without
+    # them a reduction's rounding varies between runs and the step with it.
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
     weighting = UncertaintyWeighting(list(TASKS.values()))
     model = _model(weighting, "pcgrad")
     weighting.log_vars.assign([np.log(2.0), -np.log(3.0)])  # weights 0.5 (binary) and 1.5 (0.5 * 3)
