@@ -93,6 +93,35 @@ def markup(text: str) -> list[str]:
     return sorted(pieces)
 
 
+def stray_emphasis(text: str) -> int:
+    """How many ``**`` of a message Markdown leaves as text (an emphasis that did not close).
+
+    CommonMark does not close ``**`` after punctuation when a letter follows, which is common in
+    Chinese: ``**注意：**后文`` shows its asterisks, ``**注意**：后文`` is bold.
+
+    Examples
+    --------
+    >>> stray_emphasis("**注意：**后文"), stray_emphasis("**注意**：后文")
+    (2, 0)
+    """
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parseInline(_MATH.sub("x", text))
+    return sum(child.content.count("**") for token in tokens for child in token.children or [] if child.type == "text")
+
+
+def problems(english: str, chinese: str) -> list[str]:
+    """What a translation broke: markup it lost or added, emphasis that no longer closes."""
+    found = sorted(set(markup(english)) ^ set(markup(chinese)))
+    if markup(english) != markup(chinese) and not found:
+        found = ["a role, formula or code span appears a different number of times"]
+    if stray_emphasis(chinese) > stray_emphasis(english):
+        found.append("** left unclosed (put Chinese punctuation outside the bold: **注意**：)")
+    if re.match(r"\s*(\d+[.)]\s|[-*+>#]\s|\s{4})", chinese) and not re.match(r"\s*(\d+[.)]\s|[-*+>#]\s|\s{4})", english):
+        found.append("starts like a list, quote, heading or code block")
+    return found
+
+
 @dataclass
 class Report:
     """What ``check`` found, per catalogue (paths relative to the catalogue folder)."""
@@ -173,7 +202,7 @@ def check(templates: Path = TEMPLATES, catalogues: Path = CATALOGUES) -> Report:
                 report.untranslated.setdefault(str(rel), []).append(msgid)
             elif message.fuzzy:
                 report.fuzzy.setdefault(str(rel), []).append(msgid)
-            elif markup(msgid) != markup(message.string):
+            elif problems(msgid, message.string):
                 report.broken.setdefault(str(rel), []).append(msgid)
             else:
                 report.translated += 1
@@ -237,9 +266,9 @@ def import_sheet(text: str) -> dict[str, int]:
                 )
             if not chinese:
                 continue
-            problems = sorted(set(markup(english)) ^ set(markup(chinese)))
-            if problems:
-                raise ValueError(f"{po} entry {number}: markup differs from the English: {problems}")
+            found = problems(english, chinese)
+            if found:
+                raise ValueError(f"{po} entry {number}: {'; '.join(map(str, found))}")
             messages[number].string = chinese
             messages[number].flags.discard("fuzzy")
             count += 1
