@@ -14,12 +14,12 @@ BIN    := $(VENV)/bin
 FAST := -m "not slow and not browser and not book"
 
 help:
-	@echo "make book   build the site into book/_build/html (executes notebooks, cached)"
+	@echo "make book   build the site, both editions: book/_build/html and its zh/ (executes notebooks, cached)"
 	@echo "make pdf    the whole book as one PDF, book/_build/pdf (needs XeLaTeX: Debian packages in .ci/run)"
 	@echo "make test   run every test (library, doctests, notebooks, book build, browser)"
 	@echo "make test-fast  library tests and doctests only (no book build, no browser; a few minutes)"
 	@echo "make lint   ruff check and ruff format --check"
-	@echo "make lab    open the notebooks in JupyterLab"
+	@echo "make lab    open the notebooks in JupyterLab (make lab EDITION=zh: 中文版)"
 	@echo "make release    student versions of the exercises into build/course (nbgrader)"
 	@echo "make autograde SUBMISSIONS=dir   grade submitted notebooks into build/grading"
 
@@ -54,10 +54,15 @@ lint: venv
 
 # Students: build/student gets the chapter notebooks and the student version of the
 # exercises (no solutions), never overwriting a notebook already there; JupyterLab opens on
-# 00_start_here.ipynb (notebooks/README.md). `make lab LAB=instructor` opens notebooks/ itself.
+# 00_start_here.ipynb (notebooks/README.md). `make lab LAB=instructor` opens notebooks/ itself;
+# `make lab EDITION=zh` the same in Chinese (中文版), in build/student-zh.
 lab: venv
 	@if [ "$(LAB)" = instructor ]; then \
 	  $(BIN)/jupyter lab notebooks/; \
+	elif [ "$(EDITION)" = zh ]; then \
+	  $(BIN)/python scripts/course.py student --edition zh --out build/student-zh && \
+	  $(BIN)/jupyter lab --ServerApp.root_dir=build/student-zh \
+	    --LabApp.default_url=/lab/tree/00_start_here.ipynb; \
 	else \
 	  $(BIN)/python scripts/course.py student --out build/student && \
 	  $(BIN)/jupyter lab --ServerApp.root_dir=build/student \

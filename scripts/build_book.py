@@ -31,6 +31,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from editions import EDITIONS  # noqa: E402  (language → site folder, one definition)
+
 BUILD = ROOT / "book" / "_build"
 CONFIG = ROOT / "book" / "_config.yml"
 TOC = ROOT / "book" / "_toc.yml"
@@ -38,8 +41,8 @@ TOC = ROOT / "book" / "_toc.yml"
 CELL_TIMES = BUILD / "cell_times.jsonl"
 #: The English site; the Chinese edition is copied into its ``zh/`` folder.
 SITE = BUILD / "html"
-#: Sphinx language code of each edition, and the folder of the site it lives in.
-EDITIONS = {"en": ("en", ""), "zh": ("zh_CN", "zh")}
+#: The Chinese edition's Sphinx language (its catalogues are book/locales/<this>/).
+CHINESE = "zh_CN"
 #: Where Sphinx builds the Chinese edition before it is copied to ``SITE / "zh"``.
 ZH_BUILD = BUILD / "zh"
 
@@ -131,9 +134,9 @@ def sphinx_build(builder: str, outdir: Path, overrides: dict, doctrees: Path | N
 def build_chinese() -> int:
     """The Chinese edition from the catalogues, copied to ``book/_build/html/zh``."""
     out = ZH_BUILD / "html"
-    code = sphinx_build("html", out, {"language": EDITIONS["zh"][0]}, doctrees=ZH_BUILD / ".doctrees")
+    code = sphinx_build("html", out, {"language": CHINESE}, doctrees=ZH_BUILD / ".doctrees")
     if code == 0:
-        target = SITE / EDITIONS["zh"][1]
+        target = SITE / EDITIONS[CHINESE]
         # Copy to a fresh folder beside the target and swap, so a reader never sees half a site.
         staging = target.with_name(target.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
@@ -147,14 +150,13 @@ def main(argv: list[str]) -> int:
     if "--print" in argv:
         print(" ".join(command()))
         return 0
-    editions = list(EDITIONS)
+    editions = ["en", "zh"]
     if "--edition" in argv:
-        editions = [argv[argv.index("--edition") + 1]]
-        if editions[0] not in EDITIONS:
-            print(f"build_book: --edition must be one of {', '.join(EDITIONS)}", file=sys.stderr)
+        editions = argv[argv.index("--edition") + 1 :][:1]
+        if editions not in (["en"], ["zh"]):
+            print("build_book: --edition must be en or zh", file=sys.stderr)
             return 2
     subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py")], check=True)
-    sys.path.insert(0, str(ROOT / "book" / "_ext"))
     import book_repository
 
     repo = book_repository.load_for_build()  # fails early on a malformed URL
@@ -165,9 +167,7 @@ def main(argv: list[str]) -> int:
     if code == 0 and "zh" in editions:
         # A separate process: Sphinx patches docutils globals, and the kernel config must be
         # the same as the English build's (for the rare notebook that is not cached yet).
-        code = subprocess.run(
-            [sys.executable, __file__, "--chinese-only"], cwd=ROOT, env=environment()
-        ).returncode
+        code = subprocess.run([sys.executable, __file__, "--chinese-only"], cwd=ROOT, env=environment()).returncode
     return code
 
 

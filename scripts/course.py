@@ -73,6 +73,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "scripts") not in sys.path:  # build_book, translations: also when imported by the book build
+    sys.path.insert(0, str(ROOT / "scripts"))
 NOTEBOOKS = ROOT / "notebooks"
 CONFIG = ROOT / "course" / "nbgrader_config.py"
 EXERCISES = "90_exercises.ipynb"
@@ -91,6 +93,9 @@ BIB = ROOT / "book" / "references.bib"
 GUARD = ROOT / "course" / "autograde_guard.py"
 INSTRUCTOR_ONLY = "instructor-only"  # tag of cells that the student version drops
 STUDENT = ROOT / "build" / "student"
+STUDENT_ZH = ROOT / "build" / "student-zh"
+#: JupyterLab's start page of each edition's student folder.
+START_PAGES = {"en": NOTEBOOKS / "README.md", "zh": NOTEBOOKS / "README.zh_CN.md"}
 ANSWER_MD = "**Your answer** (not autograded):\n\nYOUR ANSWER HERE"
 
 
@@ -532,28 +537,16 @@ def release(out: Path, names: list[str] | None = None, make_zips: bool = True) -
 # ---------------------------------------------------------------------------
 def reading_order() -> list[str]:
     """Chapter folders of notebooks/ in the order the book's table of contents reads them."""
-    import yaml
+    import build_book
 
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
-    files: list[str] = []
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
+    files = build_book.toc_files()
     folders = [f.split("/")[1] for f in files if f.startswith("notebooks/") and f.count("/") == 2]
     return list(dict.fromkeys(folders))
 
 
-def start_here_notebook() -> dict:
-    """``notebooks/README.md`` as a notebook of Markdown cells (one per section), for JupyterLab."""
-    text = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+def start_here_notebook(page: Path = NOTEBOOKS / "README.md") -> dict:
+    """A start page (``notebooks/README.md``) as a notebook of Markdown cells, one per section."""
+    text = page.read_text(encoding="utf-8")
     sections = [part for part in re.split(r"\n(?=## )", text) if part.strip()]
     cells = [
         {"cell_type": "markdown", "id": f"start-{i}", "metadata": {}, "source": part.strip() + "\n"}
@@ -579,7 +572,7 @@ def _release_is_current(folder: Path) -> bool:
     return all(p.stat().st_mtime < made for p in [*found.values(), Path(__file__), CONFIG])
 
 
-def student_folder(out: Path = STUDENT) -> Path:
+def student_folder(out: Path = STUDENT, edition: str = "en") -> Path:
     """The student's working copy: chapter notebooks and student exercises, never overwritten.
 
     Writes ``out/<chapter folder>/`` for every folder of ``notebooks/`` with the chapter's
@@ -587,13 +580,16 @@ def student_folder(out: Path = STUDENT) -> Path:
     with :func:`release`: no solutions, no hidden tests), plus ``out/00_start_here.ipynb``
     from ``notebooks/README.md``. A notebook that already exists in ``out`` is the student's
     work and is left alone, so rerunning (``make lab`` does every time) only adds what is new.
+    With ``edition="zh"`` (``make lab EDITION=zh``, folder build/student-zh) every notebook's
+    prose is the Chinese edition's (``scripts/translations.py``), the code the same, and the
+    start page is ``notebooks/README.zh_CN.md``.
     """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     # The release (its source/ holds the solutions) lives beside the folder JupyterLab opens,
     # not inside it, and is regenerated only when an exercise notebook or this script changed.
     released = out.parent / f".{out.name}-release"
-    if not _release_is_current(released):
+    if edition == "en" and not _release_is_current(released):
         release(released, make_zips=False)
     added, kept = 0, 0
     for folder in reading_order():
@@ -604,15 +600,28 @@ def student_folder(out: Path = STUDENT) -> Path:
         dest.mkdir(exist_ok=True)
         copies = [(nb, dest / nb.name) for nb in sorted(src.glob("*.ipynb")) if nb.name != EXERCISES]
         student_copy = released / "release" / folder / EXERCISES
-        if student_copy.exists():
+        if student_copy.exists() or (edition == "zh" and (src / EXERCISES).exists()):
             copies.append((student_copy, dest / EXERCISES))
         for source, target in copies:
             if target.exists():
                 kept += 1
                 continue
-            shutil.copy(source, target)
+            if edition == "zh":
+                # Translate the book's notebook, then (exercises) make its student version:
+                # the student version turns roles into plain text, which no message matches.
+                import translations
+
+                origin = src / target.name
+                docname = f"notebooks/{folder}/{target.stem}"
+                nb = translations.translate_notebook(json.loads(origin.read_text(encoding="utf-8")), docname)
+                if target.name == EXERCISES:
+                    nb = student_notebook(nb)
+                target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            else:
+                shutil.copy(source, target)
             added += 1
-    (out / "00_start_here.ipynb").write_text(json.dumps(start_here_notebook(), indent=1) + "\n", encoding="utf-8")
+    start = start_here_notebook(START_PAGES[edition])
+    (out / "00_start_here.ipynb").write_text(json.dumps(start, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"Student folder {out}: {added} notebook(s) added, {kept} of your copies kept as they were.")
     return out
 
@@ -807,7 +816,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the student's folder for JupyterLab: chapter notebooks and student exercises (make lab)",
     )
     p.add_argument(
-        "--out", type=Path, default=STUDENT, help="folder to fill; existing notebooks are kept (default: build/student)"
+        "--out", type=Path, default=None, help="folder to fill; existing notebooks are kept (default: build/student)"
+    )
+    p.add_argument(
+        "--edition", choices=["en", "zh"], default="en", help="zh: the notebooks' prose in Chinese (build/student-zh)"
     )
     p = sub.add_parser(
         "autograde",
@@ -850,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "release":
             release(args.out, args.assignments, make_zips=not args.no_zip)
         elif args.command == "student":
-            student_folder(args.out)
+            student_folder(args.out or (STUDENT if args.edition == "en" else STUDENT_ZH), args.edition)
         else:
             autograde(args.submissions, args.out, args.assignments, feedback=args.feedback, guard=not args.no_guard)
     except CourseError as err:

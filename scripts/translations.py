@@ -33,6 +33,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,10 +47,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_book  # noqa: E402  (the book's build settings)
 
-LANGUAGE = build_book.EDITIONS["zh"][0]
+LANGUAGE = build_book.CHINESE
 LOCALES = ROOT / "book" / "locales"
 CATALOGUES = LOCALES / LANGUAGE / "LC_MESSAGES"
 TEMPLATES = build_book.BUILD / "gettext"
+#: The CJK Unified Ideographs, where every Chinese word of the book lies.
+CJK_RANGE = "\u4e00-\u9fff"
 LINE_WIDTH = 76  # sphinx-intl's, so that update and import write the same layout
 
 # Markup a translation must carry over unchanged: inline code, math, role targets, links.
@@ -117,7 +120,9 @@ def problems(english: str, chinese: str) -> list[str]:
         found = ["a role, formula or code span appears a different number of times"]
     if stray_emphasis(chinese) > stray_emphasis(english):
         found.append("** left unclosed (put Chinese punctuation outside the bold: **注意**：)")
-    if re.match(r"\s*(\d+[.)]\s|[-*+>#]\s|\s{4})", chinese) and not re.match(r"\s*(\d+[.)]\s|[-*+>#]\s|\s{4})", english):
+    if re.match(r"\s*(\d+[.)]\s|[-*+>#]\s|\s{4})", chinese) and not re.match(
+        r"\s*(\d+[.)]\s|[-*+>#]\s|\s{4})", english
+    ):
         found.append("starts like a list, quote, heading or code block")
     return found
 
@@ -168,9 +173,9 @@ def extract(out: Path = TEMPLATES) -> int:
     Notebooks are not executed (``nb_execution_mode="off"``): outputs are not translated, and
     glue roles keep their key in the message, so extraction takes seconds, not a build.
     """
-    return build_book.sphinx_build(
-        "gettext", out, {"nb_execution_mode": "off"}, doctrees=out / ".doctrees"
-    )
+    # Always from scratch (seconds): cached doctrees would miss a changed extension's messages.
+    shutil.rmtree(out, ignore_errors=True)
+    return build_book.sphinx_build("gettext", out, {"nb_execution_mode": "off"}, doctrees=out / ".doctrees")
 
 
 def update() -> int:

@@ -27,13 +27,20 @@ class BookBuild:
 
 @pytest.fixture(scope="session")
 def book_build() -> BookBuild:
-    """Build the site once per session, exactly as ``make book`` does.
+    """Build the site (both editions) once per session, exactly as ``make book`` does.
 
     Notebooks execute through jupyter-cache, so a session after an unchanged build is fast.
     """
     subprocess.run([sys.executable, "scripts/vendor_assets.py"], cwd=ROOT, check=True)
     start = time.perf_counter()
-    proc = subprocess.run(build_book.command(), cwd=ROOT, capture_output=True, text=True, env=build_book.environment())
+    # Both editions, exactly as `make book` (the Chinese one into book/_build/html/zh).
+    proc = subprocess.run(
+        [sys.executable, "scripts/build_book.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=build_book.environment(),
+    )
     seconds = time.perf_counter() - start
     log = ROOT / "book" / "_build" / "build.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -52,22 +59,7 @@ def built_site(book_build: BookBuild) -> Path:
 
 def toc_files() -> list[str]:
     """Every file named in book/_toc.yml, as repository-relative paths without suffix."""
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                found.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return found
+    return build_book.toc_files()
 
 
 def notebooks() -> list[Path]:

@@ -1,4 +1,5 @@
-"""The built site in a real browser: every page, offline, math typeset, diagram drawn, search.
+"""The built site in a real browser: every page of both editions, offline, math typeset,
+diagrams drawn, search, the language switcher, Chinese text rendered with a CJK font.
 
 Runs Debian's Chromium (``/usr/bin/chromium``; .ci/run installs it) through Playwright's
 Python package. Playwright's own browser download cannot work here, so the executable is
@@ -13,7 +14,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 
@@ -64,8 +65,8 @@ def browser():
 
 
 def _pages() -> list[str]:
-    """Site paths of every page in the table of contents, plus the search page."""
-    return [f"{f}.html" for f in toc_files()]
+    """Site paths of every page in the table of contents, in both editions (中文 in zh/)."""
+    return [f"{edition}{f}.html" for edition in ("", "zh/") for f in toc_files()]
 
 
 PHONE = {"width": 390, "height": 844}
@@ -135,6 +136,13 @@ def test_page_renders_offline_with_math_typeset(browser, site_url, path, tmp_pat
             page.wait_for_selector("pre.mermaid svg", timeout=15_000)
         shots = tmp_path_factory.mktemp("screenshots")
         page.screenshot(path=str(shots / (path.replace("/", "_") + ".png")), full_page=False)
+        # The page's language, and its twin in the other edition one click away.
+        lang = page.evaluate("document.documentElement.lang")
+        assert lang == ("zh-CN" if path.startswith("zh/") else "en"), f"{path}: <html lang={lang!r}>"
+        twin = page.get_attribute("a.mtrec-language", "href")
+        assert twin and page.is_visible("a.mtrec-language"), f"{path}: no visible language switcher"
+        expected = path.removeprefix("zh/") if path.startswith("zh/") else "zh/" + path
+        assert urljoin(page.url, twin) == f"{site_url}/{expected}", f"{path}: switcher goes to {twin}"
         assert not foreign, f"{path} requested other hosts: {foreign[:5]}"
         assert not failed, f"{path} had failed requests: {failed[:5]}"
         assert not errors, f"{path} logged console errors: {errors[:5]}"
@@ -270,3 +278,75 @@ def test_search_ranks_the_page_about_mmoe_above_pages_that_mention_it(browser, s
     assert ARCHITECTURES_PAGE in hits[:3], f"architectures page ranked {hits.index(ARCHITECTURES_PAGE) + 1}: {hits}"
     exercises = [i for i, h in enumerate(hits) if h.endswith("90_exercises")]
     assert exercises and min(exercises) > hits.index(ARCHITECTURES_PAGE), hits
+
+
+# ---------------------------------------------------------------------------
+# The Chinese edition (中文版)
+# ---------------------------------------------------------------------------
+def test_chinese_diagram_has_chinese_labels(browser, site_url):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/zh/book/ch02_concepts.html", site_url)
+    try:
+        page.wait_for_selector("pre.mermaid svg", timeout=15_000)
+        labels = page.inner_text("pre.mermaid")
+        assert "多任务学习" in labels and "推荐列表" in labels, labels
+        assert "Multi-task learning" not in labels and "Recommendation list" not in labels, labels
+        assert page.evaluate("document.querySelectorAll('pre.mermaid svg g.node').length") == 7
+        assert not foreign and not failed and not errors
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(
+    "term, expected_page",
+    [
+        ("多任务学习", "zh/book/ch01_background"),
+        ("协同过滤", "zh/notebooks/ch03_cf/01_user_based_cf"),
+        ("跷跷板现象", "zh/notebooks/ch03_experiments/05_seesaw"),
+    ],
+)
+def test_chinese_search_finds_the_page(browser, site_url, term, expected_page):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/zh/search.html?q={term}", site_url)
+    try:
+        page.wait_for_function(
+            "(document.querySelector('#search-results .search-summary') || {}).innerText?.length > 0",
+            timeout=20_000,
+        )
+        page.wait_for_selector("#search-results ul.search li", timeout=15_000)
+        hrefs = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        hits = [urlparse(h).path.lstrip("/").removesuffix(".html") for h in hrefs]
+        assert expected_page in hits[:10], f"{term!r}: {expected_page} not in the first ten of {hits}"
+        assert all(h.startswith("zh/") for h in hits), "the Chinese search left its edition"
+        assert not foreign and not errors
+    finally:
+        page.close()
+
+
+def test_chinese_text_is_drawn_with_a_cjk_font(browser, site_url, tmp_path):
+    """Without a CJK font every character is the same empty box: two different words would
+    give the same picture. With one, they differ (and the screenshot shows readable text)."""
+    page, errors, foreign, failed = _open(browser, f"{site_url}/zh/index.html", site_url)
+    try:
+        shots = []
+        for word in ("多任务学习", "协同过滤器"):
+            page.set_content(f'<p style="font-size:40px;margin:0" id="w">{word}</p>')
+            shots.append(page.locator("#w").screenshot(path=str(tmp_path / f"{word}.png")))
+        assert shots[0] != shots[1], "Chinese characters render as identical boxes: install fonts-noto-cjk"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_language_switcher_leads_to_the_same_page_and_back(browser, site_url, viewport):
+    page, errors, foreign, failed = _open(browser, f"{site_url}/{CF_PAGE}.html", site_url, viewport)
+    try:
+        page.click("a.mtrec-language")
+        page.wait_for_load_state("load")
+        assert page.url == f"{site_url}/zh/{CF_PAGE}.html"
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
+        assert "协同过滤" in page.inner_text("main h1")
+        page.click("a.mtrec-language")
+        page.wait_for_load_state("load")
+        assert page.url == f"{site_url}/{CF_PAGE}.html"
+        assert not foreign and not failed and not errors
+    finally:
+        page.close()

@@ -1,10 +1,16 @@
-"""The download button of an exercises page gives the student version, not the instructor copy.
+"""What a notebook page's download button gives: the student version, in the page's language.
 
 Jupyter Book offers each notebook page's source as an ``.ipynb`` download
-(``_sources/<page>.ipynb``). For ``90_exercises`` pages that source holds every solution and
-the hidden tests, so after the build this extension overwrites the downloadable copy with the
-student version that ``make release`` hands out (``scripts/course.py``: ``student_notebook``).
-The page itself still shows the solutions behind toggles, for readers and instructors.
+(``_sources/<page>.ipynb``). After the build this extension overwrites those copies:
+
+* in the Chinese edition (``language=zh_CN``) with the notebook whose Markdown cells are the
+  Chinese edition's text (``scripts/translations.py``: ``translate_notebook``; the code cells
+  are the same), so a reader who downloads a Chinese page gets Chinese prose;
+* for ``90_exercises`` pages, in either edition, with the student version that ``make release``
+  hands out (``scripts/course.py``: ``student_notebook``), since the source holds every
+  solution and the hidden tests. The page itself still shows the solutions behind toggles,
+  for readers and instructors. A Chinese exercise notebook is translated first, then made a
+  student version (which turns roles into plain text that no catalogue message matches).
 """
 
 from __future__ import annotations
@@ -21,26 +27,43 @@ ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = "90_exercises"
 
 
-def _write_student_versions(app: Sphinx, exception: Exception | None) -> None:
-    if exception is not None or app.builder.format != "html":
-        return
+def _scripts():
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
+        import translations
+
         import course
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    written = 0
+    return course, translations
+
+
+def _write_downloads(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    course, translations = _scripts()
+    chinese = (app.config.language or "").startswith("zh")
+    written = {"student": 0, "chinese": 0}
     for docname in sorted(app.env.found_docs):
         source = ROOT / f"{docname}.ipynb"
         target = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
-        if Path(docname).name != EXERCISES or not source.exists() or not target.exists():
+        exercises = Path(docname).name == EXERCISES
+        if not source.exists() or not target.exists() or not (exercises or chinese):
             continue
-        student = course.student_notebook(json.loads(source.read_text(encoding="utf-8")))
-        target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        written += 1
-    logger.info(f"[student_downloads] {written} exercise downloads are student versions")
+        nb = json.loads(source.read_text(encoding="utf-8"))
+        if chinese:
+            nb = translations.translate_notebook(nb, docname)
+            written["chinese"] += 1
+        if exercises:
+            nb = course.student_notebook(nb)
+            written["student"] += 1
+        target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info(
+        f"[student_downloads] {written['student']} exercise downloads are student versions, "
+        f"{written['chinese']} notebooks have Chinese prose"
+    )
 
 
 def setup(app: Sphinx) -> dict:
-    app.connect("build-finished", _write_student_versions)
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    app.connect("build-finished", _write_downloads)
+    return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}
