@@ -103,10 +103,54 @@ def glue_in_translations() -> None:
     wrap(roles.PasteTextRole, needs_format=True)
 
 
+def translatable_exercise_titles() -> None:
+    """Make an exercise's own title (``:::{exercise} Gate weights``) a message to translate.
+
+    sphinx-exercise builds that title (a ``subtitle`` node) from the directive's argument but
+    gives it no source, and Sphinx only translates text whose source it knows; the title is
+    neither extracted nor translated. Here the node gets the argument as its raw text and the
+    directive's source and line, like any paragraph. ("Exercise" itself is sphinx-exercise's
+    own word, translated by its own catalogue.)
+    """
+    from sphinx_exercise import directive, nodes
+
+    original = directive.ExerciseDirective.run
+    if getattr(original, "mtrec_wrapped", False):
+        return
+
+    def run(self):
+        result = original(self)
+        if self.arguments:
+            source, line = self.get_source_info()
+            for node in result:
+                for title in node.findall(nodes.exercise_subtitle):
+                    title.rawsource, title.source, title.line = self.arguments[0], source, line
+        return result
+
+    run.mtrec_wrapped = True
+    directive.ExerciseDirective.run = run
+
+
+def _extract_exercise_titles(app: Sphinx, doctree) -> None:
+    # sphinx-exercise rebuilds the title after reading, so the gettext builder (which extracts
+    # from the written doctree) would not see it: add it to the page's catalogue as it is read.
+    if app.builder.name != "gettext":
+        return
+    from sphinx.builders.gettext import MsgOrigin, docname_to_domain
+    from sphinx_exercise.nodes import exercise_subtitle
+
+    catalog = app.builder.catalogs[docname_to_domain(app.env.docname, app.config.gettext_compact)]
+    for title in doctree.findall(exercise_subtitle):
+        if title.rawsource:
+            catalog.add(title.rawsource, MsgOrigin(title.source, title.line))
+
+
 def setup(app: Sphinx) -> dict:
     glue_in_translations()
+    translatable_exercise_titles()
     # Before book_theme (priority 400) merges mtrec_theme_options into the theme's options.
     app.connect("config-inited", _configure, priority=390)
     # Before pydata-sphinx-theme renders the header components with the page context.
     app.connect("html-page-context", _switcher, priority=100)
+    app.connect("doctree-read", _extract_exercise_titles)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
