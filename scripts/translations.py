@@ -202,10 +202,16 @@ def update() -> int:
     if code:
         return code
     intl = Path(sys.executable).with_name("sphinx-intl")
-    return subprocess.run(
-        [str(intl), "update", "-p", str(TEMPLATES), "-d", str(LOCALES), "-l", LANGUAGE, "-w", str(LINE_WIDTH)],
-        check=False,
-    ).returncode
+    command = [str(intl), "update", "-p", str(TEMPLATES), "-d", str(LOCALES), "-l", LANGUAGE, "-w", str(LINE_WIDTH)]
+    code = subprocess.run(command, check=False).returncode
+    # sphinx-intl keeps a message that left the text as an obsolete ("#~") entry; git keeps
+    # the history, so the catalogue keeps only what the book says now.
+    for po in CATALOGUES.rglob("*.po"):
+        catalog = read_catalogue(po)
+        if catalog.obsolete:
+            catalog.obsolete.clear()
+            write_catalogue(po, catalog)
+    return code
 
 
 def check(templates: Path = TEMPLATES, catalogues: Path = CATALOGUES) -> Report:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import html
 import posixpath
 
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
+from sphinx.transforms import SphinxTransform
 
 #: Sphinx language of each edition → the folder of the site it is published in.
 EDITIONS = {"en": "", "zh_CN": "zh"}
@@ -145,9 +147,26 @@ def _extract_exercise_titles(app: Sphinx, doctree) -> None:
             catalog.add(title.rawsource, MsgOrigin(title.source, title.line))
 
 
+class UntranslatableMath(SphinxTransform):
+    """Display math is the same in both editions: not a message of the catalogues.
+
+    Sphinx extracts a ``math_block`` like a paragraph, so every formula would wait in the .po
+    files for a translator to copy it, and a changed formula would mark the Chinese edition
+    out of date. Marked untranslatable before Sphinx's translation transform (priority 20) and
+    before the gettext builder extracts, it is neither.
+    """
+
+    default_priority = 15
+
+    def apply(self, **kwargs) -> None:
+        for node in self.document.findall(nodes.math_block):
+            node["translatable"] = False
+
+
 def setup(app: Sphinx) -> dict:
     glue_in_translations()
     translatable_exercise_titles()
+    app.add_transform(UntranslatableMath)
     # Before book_theme (priority 400) merges mtrec_theme_options into the theme's options.
     app.connect("config-inited", _configure, priority=390)
     # Before pydata-sphinx-theme renders the header components with the page context.
