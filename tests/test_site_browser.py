@@ -299,7 +299,7 @@ def test_chinese_diagram_has_chinese_labels(browser, site_url):
 @pytest.mark.parametrize(
     "term, expected_page",
     [
-        ("多任务学习", "zh/book/ch01_background"),
+        ("多任务学习", "zh/book/ch02_concepts"),  # its title names the concept (source article, 2.2)
         ("协同过滤", "zh/notebooks/ch03_cf/01_user_based_cf"),
         ("跷跷板现象", "zh/notebooks/ch03_experiments/05_seesaw"),
     ],
@@ -314,7 +314,7 @@ def test_chinese_search_finds_the_page(browser, site_url, term, expected_page):
         page.wait_for_selector("#search-results ul.search li", timeout=15_000)
         hrefs = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
         hits = [urlparse(h).path.lstrip("/").removesuffix(".html") for h in hrefs]
-        assert expected_page in hits[:10], f"{term!r}: {expected_page} not in the first ten of {hits}"
+        assert expected_page in hits[:5], f"{term!r}: {expected_page} not in the first five of {hits}"
         assert all(h.startswith("zh/") for h in hits), "the Chinese search left its edition"
         assert not foreign and not errors
     finally:
