@@ -7,8 +7,8 @@
     python scripts/translations.py notebook NOTEBOOK OUT.ipynb      # a notebook with Chinese prose
 
 The book is translated with Sphinx's gettext workflow (book/locales/README.md explains it for
-translators). ``update`` runs Sphinx's ``gettext`` builder over the same sources as the site
-(notebooks are read, not executed: prose is all a catalogue holds) into book/_build/gettext,
+translators). ``update`` runs Sphinx's ``gettext`` builder over the same sources as the site (notebook outputs
+from the site's jupyter-cache: run ``make book`` first) into book/_build/gettext,
 then ``sphinx-intl update`` merges the new message templates into
 book/locales/zh_CN/LC_MESSAGES/<page>.po: a changed English paragraph becomes a fuzzy entry
 there, a new one an empty entry, and ``check`` (and the test suite) fails until a translator has
@@ -185,15 +185,39 @@ def write_catalogue(path: Path, catalog: Catalog) -> None:
     os.replace(tmp, path)
 
 
+def uncached_notebooks() -> list[str]:
+    """The book's notebooks whose current code has no executed copy in the jupyter-cache."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(build_book.BUILD / ".jupyter_cache")
+    missing = []
+    for docname in build_book.toc_files():
+        path = ROOT / f"{docname}.ipynb"
+        if not path.exists():
+            continue
+        try:
+            cache.match_cache_file(path)
+        except KeyError:
+            missing.append(docname)
+    return missing
+
+
 def extract(out: Path = TEMPLATES) -> int:
     """Sphinx's gettext builder over the book: one .pot per page into ``out``.
 
-    Notebooks are not executed (``nb_execution_mode="off"``): outputs are not translated, and
-    glue roles keep their key in the message, so extraction takes seconds, not a build.
+    The notebooks' outputs come from the site's jupyter-cache (``make book`` fills it): a
+    figure's alt text and the words of its SVG are messages (book/_ext/figure_text.py), what a
+    cell printed is not. A notebook that is not in the cache is an error, not run here.
     """
+    missing = uncached_notebooks()
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} notebooks have no executed copy in book/_build/.jupyter_cache "
+            f"(first: {missing[0]}); build the book first: make book"
+        )
     # Always from scratch (seconds): cached doctrees would miss a changed extension's messages.
     shutil.rmtree(out, ignore_errors=True)
-    return build_book.sphinx_build("gettext", out, {"nb_execution_mode": "off"}, doctrees=out / ".doctrees")
+    return build_book.sphinx_build("gettext", out, {}, doctrees=out / ".doctrees")
 
 
 def update() -> int:

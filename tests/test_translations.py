@@ -33,7 +33,9 @@ def test_every_page_has_a_catalogue():
     assert not missing, f"pages without a Chinese catalogue (run scripts/translations.py update): {missing}"
 
 
-def test_catalogues_are_complete_and_current(tmp_path):
+@pytest.mark.book
+def test_catalogues_are_complete_and_current(built_site, tmp_path):
+    """Fresh messages (the site's notebook outputs included) against the committed catalogues."""
     assert translations.extract(tmp_path / "gettext") == 0
     report = translations.check(tmp_path / "gettext")
     assert report.ok, "the Chinese edition is behind the English text:\n" + report.summary()

@@ -5,6 +5,8 @@
 # warnings and errors are still shown on the page.
 c = get_config()  # noqa: F821
 c.IPKernelApp.capture_fd_output = False
-# Figures as "retina" PNGs: twice the pixels, shown at half size (the <img> carries the
-# width), so tick labels stay sharp in the 752 px text column.
-c.InlineBackend.figure_formats = {"retina"}
+# Figures in two formats. The site shows the SVG: sharp at any zoom, and its words are text
+# (startup/01_svg_text.py), so the Chinese edition can translate titles, axis labels and
+# legends (book/_ext/figure_text.py) without executing the notebook again. The PDF takes the
+# "retina" PNG (twice the pixels; LaTeX cannot include SVG).
+c.InlineBackend.figure_formats = {"svg", "retina"}
