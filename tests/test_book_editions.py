@@ -101,3 +101,10 @@ def test_chinese_search_index_holds_chinese_words(built_site):
             hits = index[kind].get(bigram, [])
             found += [hits] if isinstance(hits, int) else hits
         assert docs.index(page) in found, f"{bigram}: not indexed on {page}"
+
+
+def test_chinese_sidebar_names_its_parts_in_chinese(built_site):
+    captions = [c.get_text() for c in _soup(built_site / "zh" / "book" / "index.html").select(".caption-text")]
+    assert captions and all(CJK.search(c) for c in captions), captions
+    english = [c.get_text() for c in _soup(built_site / "book" / "index.html").select(".caption-text")]
+    assert english == ["Front matter", "Chapters", "Back matter"]
