@@ -615,7 +615,7 @@ def student_folder(out: Path = STUDENT, edition: str = "en") -> Path:
                 docname = f"notebooks/{folder}/{target.stem}"
                 nb = translations.translate_notebook(json.loads(origin.read_text(encoding="utf-8")), docname)
                 if target.name == EXERCISES:
-                    nb = student_notebook(nb)
+                    nb = translations.chinese_student_words(student_notebook(nb))
                 target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             else:
                 shutil.copy(source, target)

@@ -376,6 +376,35 @@ def translate_notebook(nb: dict, docname: str) -> dict:
     return out
 
 
+#: What the student version of an exercise notebook adds in English (scripts/course.py).
+_STUDENT_WORDS = [
+    (
+        re.compile(r"^### Exercise (\d+): ", re.M),
+        r"### 练习 \1：",
+    ),
+    (re.compile(r"^### Exercise (\d+)$", re.M), r"### 练习 \1"),
+    (re.compile(r"^\*\*Your answer\*\* \(not autograded\):", re.M), "**你的答案**（不自动评分）："),
+]
+
+
+def chinese_student_words(nb: dict) -> dict:
+    """The headings and answer prompts that the student version writes, in Chinese.
+
+    ``YOUR ANSWER HERE`` stays: nbgrader looks for it.
+
+    >>> cell = {"cell_type": "markdown", "source": "### Exercise 2: 门控权重\\n\\n**Your answer** (not autograded):"}
+    >>> chinese_student_words({"cells": [cell]})["cells"][0]["source"]
+    '### 练习 2：门控权重\\n\\n**你的答案**（不自动评分）：'
+    """
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for pattern, chinese in _STUDENT_WORDS:
+                text = pattern.sub(chinese, text)
+            cell["source"] = text
+    return nb
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__)

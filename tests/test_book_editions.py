@@ -69,6 +69,7 @@ def test_chinese_downloads_have_chinese_prose_and_student_exercises(built_site):
         assert len(CJK.findall(markdown)) > 300, f"{path}: the download's prose is not Chinese"
         if path.stem == "90_exercises":
             assert "{solution" not in markdown, f"{path}: the download holds solutions"
+            assert "### 练习 1" in markdown and "### Exercise" not in markdown, f"{path}: headings not in Chinese"
             english = json.loads((built_site / path.relative_to(built_site / "zh")).read_text(encoding="utf-8"))
             code = lambda n: [c["source"] for c in n["cells"] if c["cell_type"] == "code"]  # noqa: E731
             assert code(nb) == code(english), f"{path}: the code differs from the English download"
@@ -100,3 +101,10 @@ def test_chinese_search_index_holds_chinese_words(built_site):
             hits = index[kind].get(bigram, [])
             found += [hits] if isinstance(hits, int) else hits
         assert docs.index(page) in found, f"{bigram}: not indexed on {page}"
+
+
+def test_chinese_sidebar_names_its_parts_in_chinese(built_site):
+    captions = [c.get_text() for c in _soup(built_site / "zh" / "book" / "index.html").select(".caption-text")]
+    assert captions and all(CJK.search(c) for c in captions), captions
+    english = [c.get_text() for c in _soup(built_site / "book" / "index.html").select(".caption-text")]
+    assert english == ["Front matter", "Chapters", "Back matter"]

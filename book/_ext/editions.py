@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import html
 import posixpath
+from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.transforms import SphinxTransform
@@ -163,10 +165,42 @@ class UntranslatableMath(SphinxTransform):
             node["translatable"] = False
 
 
+def page_catalogue(app: Sphinx, docname: str):
+    """The Chinese edition's gettext catalogue of one page (None in the English edition)."""
+    if edition(app.config.language) != "zh_CN":
+        return None
+    from sphinx.builders.gettext import docname_to_domain
+    from sphinx.locale import init as init_locale
+
+    dirs = [str(Path(app.srcdir) / d) for d in app.config.locale_dirs]
+    catalog, found = init_locale(dirs, app.config.language, docname_to_domain(docname, app.config.gettext_compact))
+    return catalog if found else None
+
+
+class TranslatedTocCaptions(SphinxTransform):
+    """The sidebar's part captions ("Front matter", "Chapters") in the page's language.
+
+    sphinx-external-toc inserts the table of contents (priority 100) after Sphinx has
+    translated the page (priority 20), so its captions would stay English; they are messages
+    of the root page's catalogue, looked up here.
+    """
+
+    default_priority = 150  # after InsertToctrees, before the toctree collector reads them
+
+    def apply(self, **kwargs) -> None:
+        catalog = page_catalogue(self.app, self.env.docname)
+        if catalog is None:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = catalog.gettext(toctree["caption"])
+
+
 def setup(app: Sphinx) -> dict:
     glue_in_translations()
     translatable_exercise_titles()
     app.add_transform(UntranslatableMath)
+    app.add_transform(TranslatedTocCaptions)
     # Before book_theme (priority 400) merges mtrec_theme_options into the theme's options.
     app.connect("config-inited", _configure, priority=390)
     # Before pydata-sphinx-theme renders the header components with the page context.

@@ -56,6 +56,8 @@ def _write_downloads(app: Sphinx, exception: Exception | None) -> None:
             written["chinese"] += 1
         if exercises:
             nb = course.student_notebook(nb)
+            if chinese:
+                nb = translations.chinese_student_words(nb)
             written["student"] += 1
         target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info(
