@@ -56,9 +56,10 @@ CJK_RANGE = "\u4e00-\u9fff"
 LINE_WIDTH = 76  # sphinx-intl's, so that update and import write the same layout
 
 # Markup a translation must carry over unchanged: inline code, math, role targets, links.
-_CODE = re.compile(r"``[^`]+``|`[^`]+`")
-# A role is {name}`text`; a code span that shows a role's name (`{exercise}`) is not one.
-_ROLE = re.compile(r"(?<!`)\{([\w:-]+)\}`([^`]*)`")
+_ROLE = re.compile(r"\{([\w:-]+)\}`([^`]*)`")
+# Roles and code spans, read left to right as Markdown does: `{exercise}` is a code span that
+# shows a directive's name, {glue:text}`a`{glue:text}`b` two roles side by side.
+_INLINE = re.compile(r"(?P<role>\{[\w:-]+\}`[^`]*`)|(?P<code>``[^`]+``|`[^`]+`)")
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$", re.S)
 _URL = re.compile(r"https?://[^\s)>\]]+")
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -93,12 +94,19 @@ def markup(text: str) -> list[str]:
     ['$x^2$', '`mt.rerank`', '{term}Diversity']
     >>> markup("the `{exercise}` directive (rendered by `sphinx-exercise`)")
     ['`sphinx-exercise`', '`{exercise}`']
+    >>> markup("{glue:text}`a`{glue:text}`b`")
+    ['{glue:text}a', '{glue:text}b']
     """
-    pieces = [f"{{{name}}}{role_target(name, target)}" for name, target in _ROLE.findall(text)]
-    rest = _ROLE.sub(" ", text)
+    pieces = []
+    for token in _INLINE.finditer(text):
+        if token.group("role"):
+            name, target = _ROLE.fullmatch(token.group("role")).groups()
+            pieces.append(f"{{{name}}}{role_target(name, target)}")
+        else:
+            pieces.append(token.group("code"))
+    rest = _INLINE.sub(" ", text)
     pieces += _MATH.findall(rest)
     rest = _MATH.sub(" ", rest)
-    pieces += _CODE.findall(rest)
     pieces += _URL.findall(rest) + _LINK.findall(_URL.sub(" ", rest))
     return sorted(pieces)
 
@@ -109,8 +117,7 @@ def prose_words(text: str) -> int:
     >>> prose_words("$$ \\min_\\theta \\sum_k w_k L_k(\\theta) $$"), prose_words("The loss of `fit` is $L$.")
     (0, 4)
     """
-    rest = _MATH.sub(" ", _ROLE.sub(" ", text))
-    rest = _URL.sub(" ", _CODE.sub(" ", rest))
+    rest = _URL.sub(" ", _MATH.sub(" ", _INLINE.sub(" ", text)))
     return len(re.findall(r"[A-Za-z]{2,}", rest))
 
 
