@@ -74,28 +74,25 @@ def _figures(app: Sphinx, doctree: nodes.document):
             yield image, path
 
 
-def _catalogue(app: Sphinx):
-    from sphinx.builders.gettext import docname_to_domain
-    from sphinx.locale import init as init_locale
-
-    dirs = [str(Path(app.srcdir) / d) for d in app.config.locale_dirs]
-    domain = docname_to_domain(app.env.docname, app.config.gettext_compact)
-    catalog, found = init_locale(dirs, app.config.language, domain)
-    return catalog if found else None
-
-
 def _figure_words(app: Sphinx, doctree: nodes.document) -> None:
     if app.builder.name == "gettext":
         from sphinx.builders.gettext import MsgOrigin, docname_to_domain
 
         catalog = app.builder.catalogs[docname_to_domain(app.env.docname, app.config.gettext_compact)]
+        source = app.env.doc2path(app.env.docname)
+        # A figure's alt text too: MyST-NB keeps all of an output's formats until a
+        # post-transform picks the builder's, and for the gettext builder it picks none, so
+        # the builder itself never sees the image (Sphinx translates the alt text as usual).
+        for image in doctree.findall(nodes.image):
+            if image.get("alt"):
+                catalog.add(image["alt"], MsgOrigin(image.source or source, image.line or 0))
         for image, path in _figures(app, doctree):
             for words in svg_words(path.read_text(encoding="utf-8")):
-                catalog.add(words, MsgOrigin(image.source or app.env.doc2path(app.env.docname), image.line or 0))
+                catalog.add(words, MsgOrigin(image.source or source, image.line or 0))
         return
-    if not (app.config.language or "").startswith("zh"):
-        return
-    catalog = _catalogue(app)
+    from editions import page_catalogue
+
+    catalog = page_catalogue(app, app.env.docname)
     if catalog is None:
         return
 
