@@ -108,3 +108,27 @@ def test_chinese_sidebar_names_its_parts_in_chinese(built_site):
     assert captions and all(CJK.search(c) for c in captions), captions
     english = [c.get_text() for c in _soup(built_site / "book" / "index.html").select(".caption-text")]
     assert english == ["Front matter", "Chapters", "Back matter"]
+
+
+def test_chinese_figures_draw_chinese_words(built_site):
+    """Figures are SVG with their words as text; the Chinese pages show translated copies."""
+    translated = 0
+    for docname in toc_files():
+        if not docname.startswith("notebooks/"):
+            continue
+        page = built_site / "zh" / f"{docname}.html"
+        for img in _soup(page).select("article img"):
+            src = img.get("src", "")
+            if not src.endswith(".zh_CN.svg"):
+                continue
+            svg = (page.parent / src).resolve().read_text(encoding="utf-8")
+            english = (page.parent / src.replace(".zh_CN.svg", ".svg")).resolve()
+            assert CJK.search(svg), f"{docname}: {src} has no Chinese words"
+            assert "<text" in svg and "<path" in svg
+            # The same drawing: only the words differ.
+            strip = lambda s: re.sub(r"<text\b[^>]*>[^<]*</text>", "", s)  # noqa: E731
+            if english.exists():
+                assert strip(svg) == strip(english.read_text(encoding="utf-8"))
+            assert CJK.search(img.get("alt", "")), f"{docname}: alt text of {src} is not Chinese"
+            translated += 1
+    assert translated >= 40, f"only {translated} figures in Chinese"

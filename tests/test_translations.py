@@ -258,3 +258,21 @@ def test_chinese_start_page_follows_the_english_one():
     for code in ("# YOUR CODE HERE", "raise NotImplementedError()", "visible tests passed", "make lab LAB=instructor"):
         assert code in chinese
     assert "make lab EDITION=zh" in chinese and len(CJK.findall(chinese)) > 500
+
+
+def test_figure_words_are_read_and_replaced():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import figure_text
+
+    svg = (
+        '<svg><text x="1">expected purchases</text><text x="2">0.25</text>'
+        '<text>\n<tspan>ρ</tspan></text><text x="3">AUC &amp; log loss</text></svg>'
+    )
+    assert figure_text.svg_words(svg) == ["expected purchases", "AUC & log loss"]
+    table = {"expected purchases": "期望购买数", "AUC & log loss": "AUC 与对数损失"}
+    out, changed = figure_text.translate_svg(svg, table.get)
+    assert changed == 2
+    assert '<text x="1">期望购买数</text>' in out and "AUC 与对数损失" in out
+    assert '<text x="2">0.25</text>' in out and "<tspan>ρ</tspan>" in out
