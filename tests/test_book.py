@@ -227,11 +227,11 @@ def test_no_page_shows_a_result_line_and_the_cache_keeps_them(built_site):
 
 
 def _pages(built_site: Path) -> list[Path]:
-    """Every page of the site (not the root index.html, which only redirects to the book's)."""
+    """Every page of both editions (not a root index.html, which only redirects to the book's)."""
     return [
         p
         for p in sorted(built_site.rglob("*.html"))
-        if p.relative_to(built_site).parts[0] not in ("_static", "_sources", "_images")
+        if not {"_static", "_sources", "_images"} & set(p.relative_to(built_site).parts)
         and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8")[:200]
     ]
 

@@ -55,7 +55,13 @@ def twin_href(pagename: str, source: str, target: str) -> str:
     return posixpath.join(site_root, folder, pagename + ".html") if folder else site_root + pagename + ".html"
 
 
+#: The switcher's template, found wherever the book's extensions are used from.
+TEMPLATES = Path(__file__).resolve().parents[1] / "_templates"
+
+
 def _configure(app: Sphinx, config: Config) -> None:
+    if not any(Path(app.confdir, p).resolve() == TEMPLATES for p in config.templates_path):
+        config.templates_path = [*config.templates_path, str(TEMPLATES)]
     options = dict(config.mtrec_theme_options or {})
     # The switcher sits in the article header, before the download and full-screen buttons,
     # so it is on every page at every width (the header is never collapsed).
