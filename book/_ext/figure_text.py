@@ -58,9 +58,31 @@ def translate_svg(svg: str, translate) -> tuple[str, int]:
         if not new or new == words:
             return match.group(0)
         changed += 1
-        return match.group(1) + html.escape(new, quote=False) + match.group(3)
+        return _with_cjk_fonts(match.group(1)) + html.escape(new, quote=False) + match.group(3)
 
     return TEXT.sub(swap, svg), changed
+
+
+#: Sans-serif CJK faces for translated words: matplotlib names only Latin fonts, and a browser
+#: left to choose may fall back to a serif (Song/Ming) face next to the figure's sans-serif.
+CJK_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei'"
+
+
+def _with_cjk_fonts(tag: str) -> str:
+    """A ``<text>`` tag whose font list names sans-serif CJK faces before the generic family.
+
+    >>> tag = _with_cjk_fonts('<text style="font-size: 10px; font-family: DejaVu Sans, sans-serif">')
+    >>> tag.startswith('<text style="font-size: 10px; font-family: DejaVu Sans, ')
+    True
+    >>> tag.endswith("'Microsoft YaHei', sans-serif" + chr(34) + ">")
+    True
+    """
+
+    def extend(m: re.Match) -> str:
+        fonts = [f.strip() for f in m.group(1).split(",") if f.strip() != "sans-serif"]
+        return "font-family: " + ", ".join([*fonts, CJK_FONTS, "sans-serif"])
+
+    return re.sub(r"font-family: ([^;\"]*)", extend, tag)
 
 
 def _figures(app: Sphinx, doctree: nodes.document):
